@@ -1,0 +1,5 @@
+"""python -m xqg → the CLI."""
+
+from xqg.cli import main
+
+main()

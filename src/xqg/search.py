@@ -1,0 +1,177 @@
+"""Stage: queries → ranked runs over an index folder (one or many FAISS parts, merged exactly).
+
+Each part returns its own top-k; the union is re-ranked by (score desc, global row asc). For
+exact indexes this equals searching one index over all rows (the merged list is the exact
+top-k, with ties broken by corpus order), which the tests check. Queries are encoded with the
+encoder settings recorded in the index manifest, so a query can never be embedded differently
+from the passages it is compared with unless the caller asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from xqg.config import EncoderConfig, SearchConfig
+from xqg.errors import XqgError
+from xqg.io import read_manifest, write_manifest
+from xqg.progress import progress_bar
+from xqg.types import Query, Run
+
+
+@dataclass
+class Hits:
+    """Top-k for a batch of queries: ``docids[i]`` ranked, ``scores[i]`` aligned (float32)."""
+
+    docids: list[list[str]]
+    scores: list[np.ndarray]
+
+
+class Searcher:
+    """Exact (or approximate) top-k over every part of an index folder."""
+
+    def __init__(self, index_dir: str | Path, *, mmap: bool = False) -> None:
+        self.path = Path(index_dir)
+        self.manifest = read_manifest(self.path, stage="index")
+        flags = faiss.IO_FLAG_MMAP if mmap else 0
+        self.parts: list[tuple[faiss.Index, np.ndarray]] = []
+        self.offsets: list[int] = []
+        offset = 0
+        for p in self.manifest["parts"]:
+            index = faiss.read_index(str(self.path / p["index"]), flags)
+            ids = np.array((self.path / p["ids"]).read_text(encoding="utf-8").splitlines(), dtype=object)
+            if index.ntotal != len(ids):
+                raise XqgError(f"{self.path / p['index']}: {index.ntotal} vectors but {len(ids)} ids")
+            self.parts.append((index, ids))
+            self.offsets.append(offset)
+            offset += index.ntotal
+        self.ntotal = offset
+        self.dim = int(self.manifest["dim"])
+        self.all_ids = np.concatenate([ids for _, ids in self.parts]) if self.parts else np.array([], object)
+
+    @property
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig.model_validate(self.manifest["encoder"])
+
+    def search(self, queries: np.ndarray, k: int) -> Hits:
+        """Top-``k`` for each row of ``queries`` (float32, (n, dim))."""
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise XqgError(f"query vectors have shape {q.shape}; the index expects (n, {self.dim})")
+        all_d, all_i = [], []
+        for (index, _), off in zip(self.parts, self.offsets, strict=True):
+            kk = min(k, index.ntotal)
+            if kk == 0:
+                continue
+            d, i = index.search(q, kk)
+            all_d.append(d)
+            all_i.append(np.where(i >= 0, i + off, -1))
+        if not all_d:
+            return Hits([[] for _ in range(len(q))], [np.empty(0, np.float32) for _ in range(len(q))])
+        d = np.concatenate(all_d, axis=1)
+        i = np.concatenate(all_i, axis=1)
+        # Higher key = better (L2: smaller distance); empty slots (-1) rank last.
+        key = -d if self.manifest["config"].get("metric") == "l2" else d
+        key = np.where(i >= 0, key, -np.inf)
+        # Rank by key desc, then global row asc: deterministic, identical for 1 or N parts.
+        order = np.lexsort((i, -key), axis=-1)[:, :k]
+        d = np.take_along_axis(d, order, axis=1)
+        i = np.take_along_axis(i, order, axis=1)
+        docids, scores = [], []
+        for row_d, row_i in zip(d, i, strict=True):
+            keep = row_i >= 0
+            docids.append(self.all_ids[row_i[keep]].tolist())
+            scores.append(row_d[keep].astype(np.float32))
+        return Hits(docids, scores)
+
+
+def hits_to_run(qids: Sequence[str], hits: Hits) -> Run:
+    """Convert hits to a Run; dict insertion order keeps the rank order."""
+    return {
+        qid: {d: float(s) for d, s in zip(docs, sc, strict=True)}
+        for qid, docs, sc in zip(qids, hits.docids, hits.scores, strict=True)
+    }
+
+
+def search_vectors(
+    searcher: Searcher, qids: Sequence[str], vectors: np.ndarray, *, depth: int = 100, batch_size: int = 1024
+) -> Run:
+    """Search pre-computed query vectors in batches."""
+    if len(qids) != len(vectors):
+        raise XqgError(f"{len(qids)} query ids but {len(vectors)} query vectors")
+    run: Run = {}
+    for start in range(0, len(qids), batch_size):
+        sl = slice(start, start + batch_size)
+        run.update(hits_to_run(qids[sl], searcher.search(vectors[sl], depth)))
+    return run
+
+
+def search_queries(
+    index_dir: str | Path,
+    queries: Sequence[Query],
+    *,
+    config: SearchConfig | None = None,
+    encoder: Any | None = None,
+    out_dir: str | Path | None = None,
+    show_progress: bool = True,
+) -> Run:
+    """Encode ``queries`` with the index's encoder settings, search, and optionally write the run.
+
+    With ``out_dir``: ``run.trec`` (TREC format), ``run.jsonl`` (ranked docids + scores per query)
+    and a manifest are written there.
+    """
+    from xqg.models.encoder import BiEncoder
+
+    cfg = config or SearchConfig()
+    searcher = Searcher(index_dir)
+    if encoder is None:
+        encoder = BiEncoder(searcher.encoder_config)
+    elif encoder.config.model_dump() != searcher.encoder_config.model_dump():
+        diff = {
+            k: (v, searcher.encoder_config.model_dump()[k])
+            for k, v in encoder.config.model_dump().items()
+            if searcher.encoder_config.model_dump()[k] != v
+        }
+        if set(diff) - {"batch_size", "device", "threads", "dtype"}:
+            raise XqgError(f"query encoder differs from the one that built {index_dir}: {diff}")
+    qids = [q.id for q in queries]
+    if len(set(qids)) != len(qids):
+        raise XqgError("duplicate query ids in the queries to search")
+    bar = progress_bar(total=len(queries), desc="encode queries", unit="q", disable=not show_progress)
+    vecs = encoder.encode_queries([q.text for q in queries], progress=bar.update)
+    bar.close()
+    run = search_vectors(searcher, qids, vecs, depth=cfg.depth, batch_size=cfg.batch_size)
+    if out_dir is not None:
+        write_run_dir(
+            out_dir,
+            run,
+            config={"search": cfg.model_dump(), "encoder": encoder.config.model_dump()},
+            inputs={"index": str(Path(index_dir).resolve())},
+        )
+    return run
+
+
+def write_run_dir(
+    out_dir: str | Path, run: Run, *, config: dict[str, Any], inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """Write ``run.trec`` + ``run.jsonl`` + manifest into ``out_dir``."""
+    from xqg.data.runs import write_jsonl_run, write_trec_run
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    write_trec_run(out_dir / "run.trec", run, tag="xqg")
+    write_jsonl_run(out_dir / "run.jsonl", run)
+    return write_manifest(
+        out_dir,
+        stage="search",
+        config=config,
+        counts={"queries": len(run), "hits": sum(len(v) for v in run.values())},
+        files=["run.trec", "run.jsonl"],
+        inputs=inputs,
+    )

@@ -1,0 +1,74 @@
+"""Shared fixtures: a tiny, randomly initialised local BERT (no hub) for fast stage tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY_TEXTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Where was the treaty signed and by whom?",
+    "Москва является столицей России.",
+    "ما هي عاصمة مصر؟",
+    "東京は日本の首都です。",
+    "서울은 한국의 수도입니다.",
+    "Helsinki on Suomen pääkaupunki.",
+    "हिंदी एक भाषा है।",
+    "Der Vertrag wurde 1990 in Berlin unterzeichnet.",
+    "ఇది తెలుగు వాక్యం.",
+    "ঢাকা বাংলাদেশের রাজধানী।",
+]
+
+
+def make_tiny_model(out: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """Write a tiny BertModel + fast BPE tokenizer trained on TINY_TEXTS to ``out``."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    tok.train_from_iterator(TINY_TEXTS * 3, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=256,
+    )
+    model = BertModel(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    fast.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture()
+def tiny_encoder_config(tiny_model_dir: Path):
+    from xqg.config import EncoderConfig
+
+    return EncoderConfig(model=str(tiny_model_dir), batch_size=4, device="cpu")

@@ -1,0 +1,153 @@
+"""Qrels metrics: numbers checked against hand computations, not just against ranx."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from xqg.errors import XqgError
+from xqg.evaluate.metrics import (
+    DEFAULT_METRICS,
+    MetricSpec,
+    evaluate_qrels,
+    mean_scores,
+    mrr_at_k,
+    ndcg_at_k,
+    parse_metric,
+    precision_at_k,
+    recall_at_k,
+)
+
+# q1: binary relevance, relevant d1 (rank 2) and d3 (rank 3); 4 documents retrieved.
+# q2: graded relevance a=3, b=1, c=2; ranking b, x, a, c.
+# q3: tie between a and b (relevant b): doc id order puts a first.
+RUN = {
+    "q2": {"b": 0.9, "x": 0.8, "a": 0.7, "c": 0.6},
+    "q1": {"d2": 0.9, "d1": 0.8, "d3": 0.7, "d4": 0.6},
+    "q3": {"b": 1.0, "a": 1.0},
+    "extra": {"d1": 1.0},  # not judged: ignored
+}
+QRELS = {
+    "q1": {"d1": 1, "d3": 1, "d9": 0},
+    "q2": {"a": 3, "b": 1, "c": 2},
+    "q3": {"b": 1},
+    "q4": {"z": 1},  # absent from the run: 0 everywhere
+    "q5": {"a": 0, "b": -1},  # no relevant document: 0 everywhere
+}
+
+
+def dcg(gains):
+    return sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+
+
+def test_parse_metric_aliases_and_canonical_names():
+    assert parse_metric("MRR@10") == MetricSpec("mrr", 10)
+    assert parse_metric("rr@3").name == "mrr@3"
+    assert parse_metric("r@5").name == "recall@5"
+    assert parse_metric("Recall@100").name == "recall@100"
+    assert parse_metric("p@5").name == "precision@5"
+    assert parse_metric("precision@5").name == "precision@5"
+    assert parse_metric("nDCG@10").name == "ndcg@10"
+
+
+@pytest.mark.parametrize("bad", ["map@10", "mrr", "recall@0", "ndcg@x", "", "hits@5"])
+def test_unknown_metric_lists_valid_names(bad):
+    with pytest.raises(XqgError, match=r"valid: .*mrr@k.*recall@k.*ndcg@k"):
+        parse_metric(bad)
+
+
+def test_unknown_metric_fails_before_any_work():
+    with pytest.raises(XqgError, match="unknown metric 'map@10'"):
+        evaluate_qrels(RUN, QRELS, ["mrr@10", "map@10"])
+
+
+def test_hand_computed_values():
+    res = evaluate_qrels(
+        RUN, QRELS, ["mrr@10", "mrr@1", "r@1", "recall@2", "recall@3", "p@2", "p@5", "ndcg@3"]
+    )
+    assert set(res) == {
+        "mrr@10",
+        "mrr@1",
+        "recall@1",
+        "recall@2",
+        "recall@3",
+        "precision@2",
+        "precision@5",
+        "ndcg@3",
+    }
+    for values in res.values():
+        assert set(values) == set(QRELS)  # every qrels query, nothing else
+
+    assert res["mrr@10"] == pytest.approx({"q1": 1 / 2, "q2": 1.0, "q3": 1 / 2, "q4": 0.0, "q5": 0.0})
+    assert res["mrr@1"] == pytest.approx({"q1": 0.0, "q2": 1.0, "q3": 0.0, "q4": 0.0, "q5": 0.0})
+    assert res["recall@1"] == pytest.approx({"q1": 0.0, "q2": 1 / 3, "q3": 0.0, "q4": 0.0, "q5": 0.0})
+    assert res["recall@2"] == pytest.approx({"q1": 1 / 2, "q2": 1 / 3, "q3": 1.0, "q4": 0.0, "q5": 0.0})
+    assert res["recall@3"]["q1"] == pytest.approx(1.0)
+    assert res["recall@3"]["q2"] == pytest.approx(2 / 3)
+    assert res["precision@2"] == pytest.approx({"q1": 1 / 2, "q2": 1 / 2, "q3": 1 / 2, "q4": 0.0, "q5": 0.0})
+    # P@5 divides by k even when fewer documents were retrieved (q1: 2 of 4 retrieved, q3: 1 of 2).
+    assert res["precision@5"] == pytest.approx({"q1": 2 / 5, "q2": 3 / 5, "q3": 1 / 5, "q4": 0.0, "q5": 0.0})
+
+    # nDCG@3, linear gain: q1 gains [0, 1, 1] vs ideal [1, 1]; q2 [1, 0, 3] vs ideal [3, 2, 1];
+    # q3 [0, 1] vs ideal [1].
+    assert res["ndcg@3"]["q1"] == pytest.approx(dcg([0, 1, 1]) / dcg([1, 1]))
+    assert res["ndcg@3"]["q2"] == pytest.approx(dcg([1, 0, 3]) / dcg([3, 2, 1]))
+    assert res["ndcg@3"]["q2"] == pytest.approx(2.5 / (3 + 2 / math.log2(3) + 0.5))
+    assert res["ndcg@3"]["q3"] == pytest.approx(1 / math.log2(3))
+    assert res["ndcg@3"]["q4"] == 0.0 and res["ndcg@3"]["q5"] == 0.0
+
+
+def test_graded_ndcg_rewards_better_order():
+    qrels = {"q": {"a": 3, "b": 2, "c": 1}}
+    ideal = evaluate_qrels({"q": {"a": 3.0, "b": 2.0, "c": 1.0}}, qrels, ["ndcg@3"])["ndcg@3"]["q"]
+    swapped = evaluate_qrels({"q": {"b": 3.0, "a": 2.0, "c": 1.0}}, qrels, ["ndcg@3"])["ndcg@3"]["q"]
+    assert ideal == pytest.approx(1.0)
+    assert swapped == pytest.approx(dcg([2, 3, 1]) / dcg([3, 2, 1]))
+    assert swapped < ideal
+
+
+def test_ties_are_broken_by_docid_whatever_the_insertion_order():
+    qrels = {"q": {"b": 1}}
+    for run in ({"q": {"a": 1.0, "b": 1.0, "c": 1.0}}, {"q": {"c": 1.0, "b": 1.0, "a": 1.0}}):
+        assert evaluate_qrels(run, qrels, ["mrr@10"])["mrr@10"]["q"] == pytest.approx(1 / 2)
+    # A tie for a later rank, behind a higher score.
+    run = {"q": {"z": 5.0, "c": 1.0, "b": 1.0}}
+    assert evaluate_qrels(run, qrels, ["mrr@10"])["mrr@10"]["q"] == pytest.approx(1 / 2)
+
+
+def test_many_queries_map_to_the_right_ids():
+    # Relevant document at rank i+1 for query i: MRR must be 1/(i+1) for the right id.
+    run, qrels = {}, {}
+    for i in range(25):
+        qid = f"query-{(i * 7) % 25:02d}-{i}"
+        run[qid] = {f"d{j:02d}": 100.0 - j for j in range(30)}
+        qrels[qid] = {f"d{i:02d}": 1}
+    res = evaluate_qrels(run, qrels, ["mrr@100", "recall@10"])
+    for i in range(25):
+        qid = f"query-{(i * 7) % 25:02d}-{i}"
+        assert res["mrr@100"][qid] == pytest.approx(1 / (i + 1))
+        assert res["recall@10"][qid] == (1.0 if i < 10 else 0.0)
+
+
+def test_empty_inputs_and_defaults():
+    res = evaluate_qrels({}, {"q": {"a": 1}})
+    assert list(res) == [parse_metric(m).name for m in DEFAULT_METRICS]
+    assert all(v == {"q": 0.0} for v in res.values())
+    assert evaluate_qrels({"q": {}}, {"q": {"a": 1}}, "mrr@10") == {"mrr@10": {"q": 0.0}}
+
+
+def test_bad_scores_are_refused():
+    with pytest.raises(XqgError, match="not a number"):
+        evaluate_qrels({"q": {"a": float("nan")}}, {"q": {"a": 1}}, ["mrr@10"])
+
+
+def test_named_helpers_and_mean():
+    assert recall_at_k(RUN, QRELS, 2)["q1"] == pytest.approx(0.5)
+    assert precision_at_k(RUN, QRELS, 2)["q2"] == pytest.approx(0.5)
+    assert mrr_at_k(RUN, QRELS, 10)["q3"] == pytest.approx(0.5)
+    assert ndcg_at_k(RUN, QRELS, 3)["q3"] == pytest.approx(1 / math.log2(3))
+    means = mean_scores({"mrr@10": mrr_at_k(RUN, QRELS, 10)})
+    assert means["mrr@10"] == pytest.approx((0.5 + 1.0 + 0.5) / 5)
+    with pytest.raises(XqgError):
+        mean_scores({"mrr@10": {}})
