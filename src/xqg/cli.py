@@ -167,8 +167,115 @@ def search(
     typer.echo(f"{len(run)} queries searched → {out}/run.trec, {out}/run.jsonl")
 
 
+@app.command()
+def benchmark(
+    name: Annotated[str, typer.Argument(help="xquad | xor-tydi | mkqa | tatoeba | ntrex")],
+    out: Annotated[Path, typer.Option("--out", "-o")],
+    langs: Annotated[str | None, typer.Option(help="comma-separated languages (default: all)")] = None,
+    split: Annotated[str | None, typer.Option(help="xquad: all|train|dev|test; xor-tydi: dev|train")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="xor-tydi: the English corpus to record")] = None,
+) -> None:
+    """Build a benchmark's files (BEIR layout + manifest) from the shared data folder."""
+    from xqg.data.benchmarks import build_benchmark
+
+    opts: dict[str, Any] = {}
+    if langs:
+        opts["langs"] = _langs(langs)
+    if split:
+        opts["split"] = split
+    if corpus:
+        opts["corpus"] = corpus
+    path = build_benchmark(name, out, **opts)
+    typer.echo(f"benchmark '{name}' written to {path}")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="search folder, run.jsonl or TREC run file")],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="mrr@10, recall@k, precision@k, ndcg@k, r@kt, r@2kt, …"),
+    ] = None,
+    qrels: Annotated[Path | None, typer.Option(help="qrels (BEIR TSV or TREC)")] = None,
+    queries: Annotated[Path | None, typer.Option(help="queries file whose 'lang' groups the table")] = None,
+    answers: Annotated[Path | None, typer.Option(help="XOR-TyDi XOR-Retrieve JSONL gold (for R@kt)")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="corpus the run retrieved from (for R@kt)")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="a second run: adds Δ and p-value columns")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="folder for the .md/.json tables")] = None,
+) -> None:
+    """Score a run per language (qrels metrics via ranx, R@kt as the official XOR script)."""
+    from xqg.data.qrels import read_qrels
+    from xqg.data.queries import read_queries
+    from xqg.data.xor import read_xor
+    from xqg.evaluate.report import evaluate_run, read_run
+
+    metrics = metric or ["mrr@10", "recall@1", "recall@5", "recall@10", "recall@100", "ndcg@10"]
+    qid_lang = None
+    if queries is not None:
+        qid_lang = {q.id: q.lang or "all" for q in read_queries(queries)}
+    report = evaluate_run(
+        read_run(run),
+        metrics=metrics,
+        qrels=read_qrels(qrels) if qrels else None,
+        answers=read_xor(answers) if answers else None,
+        corpus=corpus,
+        qid_lang=qid_lang,
+        baseline=read_run(baseline) if baseline else None,
+        out_dir=out,
+    )
+    typer.echo(report.to_markdown())
+
+
+def _print_result(result: Any) -> None:
+    typer.echo("")
+    typer.echo(result.table.to_markdown())
+    secs = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
+    typer.echo(f"\nwritten to {result.out_dir} ({secs})")
+
+
+@app.command()
+def experiment(
+    config: Annotated[Path, typer.Argument(help="YAML/TOML experiment file (see configs/)")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="override out_dir")] = None,
+    langs: Annotated[str | None, typer.Option(help="override langs (comma-separated)")] = None,
+) -> None:
+    """Run an experiment file end to end: benchmark → encode → index → search → evaluate."""
+    from xqg.pipeline import run_experiment
+
+    exp = _experiment(config, {"out_dir": str(out) if out else None, "langs": _langs(langs)})
+    _print_result(run_experiment(exp, log=typer.echo))
+
+
+DEMO_LANGS = "en,ar,de,hi,ru,th,tr,zh"
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("runs/demo"),
+    langs: Annotated[str, typer.Option(help="XQuAD languages to search with")] = DEMO_LANGS,
+    config: ConfigOpt = None,
+) -> None:
+    """Offline end to end on XQuAD: 240 English paragraphs, questions in several languages."""
+    from xqg.pipeline import demo_config, run_experiment
+
+    exp = demo_config(config, out_dir=str(out), langs=_langs(langs))
+    typer.echo(f"xqg demo: {exp.encoder.model}, {', '.join(exp.langs)} → {exp.out_dir}")
+    _print_result(run_experiment(exp, log=typer.echo))
+
+
 def main() -> None:
     """Entry point that turns xqg's input errors into a message and exit status 2."""
+    import os
+
+    # transformers' per-load "Loading weights" bar is noise between xqg's own progress bars.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
     try:
         app()
     except XqgError as e:

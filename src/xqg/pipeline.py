@@ -20,6 +20,15 @@ from xqg.errors import XqgError
 from xqg.io import atomic_open, write_manifest
 from xqg.types import Run
 
+DEMO_CONFIG = Path(__file__).parent / "configs" / "xquad-baseline.yaml"
+
+
+def demo_config(path: str | Path | None = None, **overrides: Any) -> ExperimentConfig:
+    """The demo's settings: the packaged ``xquad-baseline.yaml`` (or ``path``), with overrides."""
+    from xqg.config import load_experiment
+
+    return load_experiment(path or DEMO_CONFIG, {k: v for k, v in overrides.items() if v is not None})
+
 
 @dataclass
 class ExperimentResult:

@@ -1,0 +1,1 @@
+"""Packaged experiment files (the demo\x27s settings)."""
