@@ -215,7 +215,8 @@ def test_parameters_loaded_by_nltk_equal_the_literals(_offline_punkt):
     used = _get_punkt_tokenizer("english")._params
     assert used.abbrev_types == params.abbrev_types and used.collocations == params.collocations
     assert used.sent_starters == params.sent_starters
-    assert dict(used.ortho_context) == dict(params.ortho_context)
+    # ortho_context is a defaultdict(int): tokenising earlier in this process adds 0-valued keys.
+    assert {k: v for k, v in used.ortho_context.items() if v} == dict(params.ortho_context)
 
 
 def test_install_is_idempotent_and_repairs_damaged_files(tmp_path):

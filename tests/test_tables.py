@@ -107,10 +107,16 @@ def test_markdown_rendering():
     t2 = LanguageTable.build(SYSTEM, QID_LANG, baseline=BASELINE, langs=["ja", "ko", "fi"], scale=100)
     md2 = t2.to_markdown(digits=1)
     assert (
-        "| lang | n (mrr@10) | n (R@2kt) | mrr@10 | Δ mrr@10 | p mrr@10 | R@2kt | Δ R@2kt | p R@2kt |" in md2
+        "| lang | n (mrr@10) | n (R@2kt) | mrr@10 | Δ mrr@10 | p mrr@10 | p(t) mrr@10 "
+        "| R@2kt | Δ R@2kt | p R@2kt | p(t) R@2kt |" in md2
     )
-    assert "| fi | 0 | 0 | – | – | – | – | – | – |" in md2
-    assert "| ja | 3 | 2 | 50.0 | +16.7 | 1.0 | 50.0 | +50.0 | 1.0 |" in md2
+    assert "| fi | 0 | 0 | – | – | – | – | – | – | – | – |" in md2
+    # ja, mrr@10: differences (0.5, 0, 0) → t = 1, df = 2 → p = 0.423.
+    # ja, R@2kt: differences (1, 0) → t = 1, df = 1 → p = 0.5.
+    assert "| ja | 3 | 2 | 50.0 | +16.7 | 1.0 | 0.4 | 50.0 | +50.0 | 1.0 | 0.5 |" in md2
+    ja = row(t2, "ja")
+    assert ja.p_ttest["mrr@10"] == pytest.approx(0.42264973, abs=1e-6)
+    assert row(t2, "avg").p_ttest["mrr@10"] is None  # no t-test for a macro average
     assert "values × 100" in md2
 
 

@@ -222,6 +222,18 @@ def evaluate(
         qid_lang=qid_lang,
         baseline=read_run(baseline) if baseline else None,
         out_dir=out,
+        inputs={
+            name: str(path.resolve())
+            for name, path in [
+                ("run", run),
+                ("qrels", qrels),
+                ("queries", queries),
+                ("answers", answers),
+                ("corpus", corpus),
+                ("baseline", baseline),
+            ]
+            if path is not None
+        },
     )
     typer.echo(report.to_markdown())
 

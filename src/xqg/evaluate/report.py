@@ -20,7 +20,7 @@ from xqg.errors import XqgError
 from xqg.evaluate.metrics import evaluate_qrels
 from xqg.evaluate.rkt import DEFAULT_KS, evaluate_rkt
 from xqg.evaluate.tables import LanguageTable
-from xqg.io import write_json
+from xqg.io import write_json, write_manifest
 from xqg.types import AnswerQuery, Qrels, Run
 
 _RKT = re.compile(r"^r@(\d*)(k?)t$", re.IGNORECASE)  # r@kt, r@2kt (=2000 tokens), r@2000t
@@ -85,6 +85,7 @@ def evaluate_run(
     ks: Sequence[int] = DEFAULT_KS,
     langs: Sequence[str] | None = None,
     out_dir: str | Path | None = None,
+    inputs: dict[str, Any] | None = None,
 ) -> EvaluationReport:
     """Score ``run`` (and compare with ``baseline``) per language; write tables if ``out_dir``."""
     qrels_metrics, rkt_ks = split_metrics(metrics, ks)
@@ -118,8 +119,19 @@ def evaluate_run(
     if not tables:
         raise XqgError("no metrics to compute")
     if out_dir is not None:
+        files: list[str] = []
         for name, table in tables.items():
             table.write(out_dir, name)
+            files += [f"{name}.md", f"{name}.json"]
         if rkt_result is not None:
             write_json(Path(out_dir) / "rkt_details.json", rkt_result.to_dict())
+            files.append("rkt_details.json")
+        write_manifest(
+            out_dir,
+            stage="evaluate",
+            config={"metrics": list(metrics), "ks": list(ks), "baseline": baseline is not None},
+            counts={"queries": len(run)},
+            files=files,
+            inputs=inputs,
+        )
     return EvaluationReport(tables, rkt_result)

@@ -45,6 +45,7 @@ class TableRow:
     values: dict[str, float | None]
     delta: dict[str, float | None] = field(default_factory=dict)
     p: dict[str, float | None] = field(default_factory=dict)
+    p_ttest: dict[str, float | None] = field(default_factory=dict)
 
 
 def _mean(xs: Sequence[float]) -> float:
@@ -140,7 +141,10 @@ class LanguageTable:
             if unlisted:
                 raise XqgError(f"languages {_few(unlisted)} have queries but are not in langs={order}")
 
-        def compare(m: str, sys_v: dict[str, float], groups: Mapping[str, str] | None) -> tuple[float, float]:
+        def compare(
+            m: str, sys_v: dict[str, float], groups: Mapping[str, str] | None
+        ) -> tuple[float, float | None, float | None]:
+            """(delta, p of the chosen ``test``, p of the paired t-test — None for macro averages)."""
             assert baseline is not None
             # Take every baseline query of the same languages, so that extra ones are reported.
             langs_here = {qid_lang[q] for q in sys_v}
@@ -150,14 +154,14 @@ class LanguageTable:
             try:
                 if groups is None:
                     r = paired_test(
-                        sys_v, base_v, method=test, n_resamples=n_resamples, seed=seed, confidence=None
+                        sys_v, base_v, method="both", n_resamples=n_resamples, seed=seed, confidence=None
                     )
                     p = r.p_permutation if test == "permutation" else r.p_ttest
-                    return r.delta * scale, p
+                    return r.delta * scale, p, r.p_ttest
                 r = macro_paired_test(
                     sys_v, base_v, groups, n_resamples=n_resamples, seed=seed, confidence=None
                 )
-                return r.delta * scale, (r.p_permutation if test == "permutation" else None)
+                return r.delta * scale, (r.p_permutation if test == "permutation" else None), None
             except XqgError as exc:
                 raise XqgError(f"{m}: system and baseline differ in queries: {exc}") from exc
 
@@ -170,7 +174,7 @@ class LanguageTable:
                 row.values[m] = _mean(list(vals.values())) * scale if vals else None
                 if baseline is not None:
                     if vals:
-                        row.delta[m], row.p[m] = compare(m, vals, None)
+                        row.delta[m], row.p[m], row.p_ttest[m] = compare(m, vals, None)
                     else:
                         extra = [
                             q for q, v in baseline[m].items() if v is not None and qid_lang.get(q) == lang
@@ -180,7 +184,7 @@ class LanguageTable:
                                 f"{m}: baseline has {len(extra)} {lang!r} quer(ies) the system has no value "
                                 f"for: {_few(extra)}"
                             )
-                        row.delta[m], row.p[m] = None, None
+                        row.delta[m], row.p[m], row.p_ttest[m] = None, None, None
             rows.append(row)
 
         avg = TableRow(AVG, {}, {})
@@ -192,14 +196,15 @@ class LanguageTable:
             if not filled:
                 avg.values[m] = micro_row.values[m] = None
                 if baseline is not None:
-                    avg.delta[m] = avg.p[m] = micro_row.delta[m] = micro_row.p[m] = None
+                    for r in (avg, micro_row):
+                        r.delta[m] = r.p[m] = r.p_ttest[m] = None
                 continue
             avg.values[m] = _mean([_mean(list(by_lang[m][lang].values())) for lang in filled]) * scale
             micro_row.values[m] = _mean(list(pooled.values())) * scale
             if baseline is not None:
                 groups = {q: qid_lang[q] for q in pooled}
-                avg.delta[m], avg.p[m] = compare(m, pooled, groups)
-                micro_row.delta[m], micro_row.p[m] = compare(m, pooled, None)
+                avg.delta[m], avg.p[m], avg.p_ttest[m] = compare(m, pooled, groups)
+                micro_row.delta[m], micro_row.p[m], micro_row.p_ttest[m] = compare(m, pooled, None)
         rows.append(avg)
         if micro:
             rows.append(micro_row)
@@ -241,6 +246,8 @@ class LanguageTable:
             header.append(m)
             if self.compared:
                 header += [f"Δ {m}", f"p {m}"]
+                if self.test == "permutation":
+                    header.append(f"p(t) {m}")
         lines = []
         if self.title:
             lines += [f"**{self.title}**", ""]
@@ -256,13 +263,18 @@ class LanguageTable:
                 cells.append(num(r.values.get(m)))
                 if self.compared:
                     cells += [signed(r.delta.get(m)), pval(r.p.get(m))]
+                    if self.test == "permutation":
+                        cells.append(pval(r.p_ttest.get(m)))
             lines.append("| " + " | ".join(cells) + " |")
         notes = [f"`{AVG}` = macro average over languages (mean of per-language means)"]
         if any(r.label == MICRO for r in self.rows):
             notes.append(f"`{MICRO}` = mean over all queries pooled")
         if self.compared:
             test = "paired randomisation (sign-flip) test" if self.test == "permutation" else "paired t-test"
-            notes.append(f"Δ = system − baseline; p = two-sided {test}")
+            note = f"Δ = system − baseline; p = two-sided {test}"
+            if self.test == "permutation":
+                note += "; p(t) = two-sided paired t-test (none for the macro average)"
+            notes.append(note)
         if self.scale != 1.0:
             notes.append(f"values × {self.scale:g}")
         lines += ["", "; ".join(notes) + "."]
@@ -288,6 +300,7 @@ class LanguageTable:
                         {
                             "delta": {m: _clean(v) for m, v in r.delta.items()},
                             "p": {m: _clean(v) for m, v in r.p.items()},
+                            "p_ttest": {m: _clean(v) for m, v in r.p_ttest.items()},
                         }
                         if self.compared
                         else {}
