@@ -44,6 +44,29 @@ class EncoderConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="torch intra-op threads on CPU")
 
 
+class GeneratorConfig(_Strict):
+    """How queries are generated for passages (xQG). Defaults follow the paper: 5 queries in each
+    of the 7 XOR-TyDi languages, top-k = 10 sampling, seeded."""
+
+    model: str = Field("gguf:gemma-3-270m", description="HF id, local folder, or 'gguf:gemma-3-270m'")
+    adapter: str | None = Field(None, description="PEFT/LoRA adapter folder (from xqg train-generator)")
+    backend: Literal["auto", "seq2seq", "causal"] = "auto"
+    prompt: Literal["auto", "paper", "causal"] = Field("auto", description="auto: paper for seq2seq")
+    langs: list[str] = ["ar", "bn", "fi", "ja", "ko", "ru", "te"]
+    n: int = Field(5, ge=1, description="queries per passage and language")
+    top_k: int | None = Field(10, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+    temperature: float = Field(1.0, gt=0)
+    do_sample: bool = True
+    max_new_tokens: int = Field(48, ge=1)
+    max_input_length: int = Field(384, ge=8, description="prompt tokens (the paper's mT5 used 128)")
+    use_title: bool = True
+    batch_size: int = Field(8, ge=1, description="prompts per generate call (each yields n samples)")
+    seed: int = 0
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = "auto"
+
+
 class IndexConfig(_Strict):
     """FAISS index settings; ``factory`` is a faiss index_factory string ("Flat" = exact search)."""
 

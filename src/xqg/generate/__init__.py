@@ -1,0 +1,1 @@
+"""Cross-lingual query generation (xQG): prompts, generator backends, resumable runs, quality checks."""

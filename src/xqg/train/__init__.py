@@ -1,0 +1,1 @@
+"""Learning: the query generator, the retriever, and cross-lingual distillation."""
