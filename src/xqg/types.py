@@ -45,3 +45,13 @@ class AnswerQuery:
     text: str
     lang: str
     answers: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedQuery:
+    """One generated query: the ``sample``-th query in ``lang`` for passage ``passage_id``."""
+
+    passage_id: str
+    lang: str
+    sample: int
+    text: str
