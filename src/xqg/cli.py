@@ -129,6 +129,58 @@ def encode(
     typer.echo(f"{c['rows']} {kind}s → {c['shards']} shard(s) in {out} (reused {c['reused_shards']})")
 
 
+@app.command("encode-generated")
+def encode_generated(
+    generated: Annotated[Path, typer.Argument(help="folder written by 'xqg generate'")],
+    out: Annotated[Path, typer.Option("--out", "-o")],
+    like: Annotated[Path, typer.Option(help="passage embedding folder whose encoder to use (same model)")],
+    max_length: Annotated[int, typer.Option(help="query max tokens (the paper: 32)")] = 32,
+    langs: Annotated[str | None, typer.Option(help="only these languages (default: all)")] = None,
+    n: Annotated[int | None, typer.Option(help="only the first n samples per language")] = None,
+    shard_size: Annotated[int, typer.Option()] = 50_000,
+    overwrite: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Encode generated queries with the query side of the encoder that embedded the passages."""
+    from xqg.encode import EmbeddingShards, encode_generated_queries
+
+    enc = EmbeddingShards.open(like).encoder_config.model_copy(update={"query_max_length": max_length})
+    m = encode_generated_queries(
+        generated, out, config=enc, langs=_langs(langs), n=n, shard_size=shard_size, overwrite=overwrite
+    )
+    typer.echo(f"{m['counts']['rows']} generated queries → {m['counts']['shards']} shard(s) in {out}")
+
+
+@app.command()
+def augment(
+    passages: Annotated[Path, typer.Argument(help="passage embedding folder ('xqg encode')")],
+    queries: Annotated[Path, typer.Argument(help="generated-query embeddings ('xqg encode-generated')")],
+    out: Annotated[Path, typer.Option("--out", "-o")],
+    strategy: Annotated[str, typer.Option(help="paper | mean | paper-norm | mean-norm")] = "paper",
+    alpha: Annotated[float, typer.Option(help="weight of the generated queries (paper: 0.01)")] = 0.01,
+    langs: Annotated[str | None, typer.Option(help="only queries in these languages")] = None,
+    n: Annotated[int | None, typer.Option(help="only the first n samples per language")] = None,
+    require_all: Annotated[bool, typer.Option(help="every passage must have queries")] = False,
+) -> None:
+    """Fuse passage vectors with their generated queries' vectors: (1-α)·p + α·Σq (the paper)."""
+    from xqg.augment import augment as run_augment
+
+    m = run_augment(
+        passages,
+        queries,
+        out,
+        strategy=strategy,
+        alpha=alpha,
+        langs=_langs(langs),
+        n=n,
+        require_all=require_all,
+    )
+    c = m["counts"]
+    typer.echo(
+        f"{c['rows']} fused passages ({strategy}, α={alpha:g}, {c['queries_used']} queries, "
+        f"{c['passages_without_queries']} without queries) → {out}"
+    )
+
+
 @app.command()
 def index(
     embeddings: Annotated[Path, typer.Argument(help="folder written by 'xqg encode'")],

@@ -41,9 +41,11 @@ from xqg.progress import progress_bar
 from xqg.types import Passage, Query
 
 STAGE = "encode"
+#: Stages whose folders hold embedding shards in this layout (augment writes fused passage vectors).
+EMBEDDING_STAGES = ("encode", "augment")
 
 
-def _shard_names(i: int) -> tuple[str, str, str]:
+def shard_names(i: int) -> tuple[str, str, str]:
     return f"emb-{i:05d}.npy", f"ids-{i:05d}.txt", f"shard-{i:05d}.json"
 
 
@@ -54,7 +56,7 @@ def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
 
 
 def _shard_is_done(out_dir: Path, i: int, ids: list[str], cfg_hash: str) -> bool:
-    emb_name, ids_name, meta_name = _shard_names(i)
+    emb_name, ids_name, meta_name = shard_names(i)
     meta_path = out_dir / meta_name
     if not meta_path.exists():
         return False
@@ -69,8 +71,11 @@ def _shard_is_done(out_dir: Path, i: int, ids: list[str], cfg_hash: str) -> bool
     return ids_path.read_text(encoding="utf-8").splitlines() == ids
 
 
-def _write_shard(out_dir: Path, i: int, ids: list[str], emb: np.ndarray, cfg_hash: str) -> dict[str, Any]:
-    emb_name, ids_name, meta_name = _shard_names(i)
+def write_embedding_shard(
+    out_dir: Path, i: int, ids: list[str], emb: np.ndarray, cfg_hash: str
+) -> dict[str, Any]:
+    """Write shard ``i`` (vectors, ids) atomically, then its completion record; return the record."""
+    emb_name, ids_name, meta_name = shard_names(i)
     with atomic_path(out_dir / emb_name) as tmp, open(tmp, "wb") as fh:
         np.save(fh, np.ascontiguousarray(emb, dtype=np.float32), allow_pickle=False)
     with atomic_open(out_dir / ids_name) as fh:
@@ -142,14 +147,14 @@ def encode_to_shards(
                     raise XqgError(f"duplicate id '{x}' in the input to encode ({out_dir})")
                 seen.add(x)
             if _shard_is_done(out_dir, i, ids, cfg_hash):
-                meta = read_json(out_dir / _shard_names(i)[2])
+                meta = read_json(out_dir / shard_names(i)[2])
                 reused += 1
                 bar.update(meta["rows"])
             else:
                 if encoder is None:
                     encoder = BiEncoder(cfg)
                 emb = encoder.encode([r[1] for r in chunk], kind=kind, progress=bar.update)
-                meta = _write_shard(out_dir, i, ids, emb, cfg_hash)
+                meta = write_embedding_shard(out_dir, i, ids, emb, cfg_hash)
             rows += meta["rows"]
             dim = meta["dim"]
             shards.append(meta)
@@ -158,14 +163,14 @@ def encode_to_shards(
 
     # Stale shards beyond the end (an earlier run over a longer input) must not be picked up.
     j = len(shards)
-    while (out_dir / _shard_names(j)[2]).exists():
-        for name in _shard_names(j):
+    while (out_dir / shard_names(j)[2]).exists():
+        for name in shard_names(j):
             (out_dir / name).unlink(missing_ok=True)
         j += 1
 
     with atomic_open(out_dir / "ids.txt") as fh:
         for i in range(len(shards)):
-            fh.write((out_dir / _shard_names(i)[1]).read_text(encoding="utf-8"))
+            fh.write((out_dir / shard_names(i)[1]).read_text(encoding="utf-8"))
     if encoder is not None:
         model = encoder.describe()["model"]
     else:
@@ -177,7 +182,7 @@ def encode_to_shards(
         stage=STAGE,
         config=run_cfg,
         counts={"rows": rows, "shards": len(shards), "reused_shards": reused},
-        files=["ids.txt"] + [n for i in range(len(shards)) for n in _shard_names(i)[:2]],
+        files=["ids.txt"] + [n for i in range(len(shards)) for n in shard_names(i)[:2]],
         inputs=inputs,
         extra={
             "kind": kind,
@@ -190,7 +195,7 @@ def encode_to_shards(
             "max_length": cfg.query_max_length if kind == "query" else cfg.passage_max_length,
             "id_file": "ids.txt",
             "shards": [
-                {"emb": _shard_names(m["shard"])[0], "ids": _shard_names(m["shard"])[1], "rows": m["rows"]}
+                {"emb": shard_names(m["shard"])[0], "ids": shard_names(m["shard"])[1], "rows": m["rows"]}
                 for m in shards
             ],
         },
@@ -229,7 +234,9 @@ class EmbeddingShards:
         from xqg.io import verify_files
 
         path = Path(path)
-        manifest = read_manifest(path, stage=STAGE)
+        manifest = read_manifest(path)
+        if manifest.get("stage") not in EMBEDDING_STAGES:
+            raise ManifestError(f"{path}: not an embedding folder (stage '{manifest.get('stage')}')")
         if verify:
             verify_files(path, manifest)
         return cls(path, manifest)
@@ -266,3 +273,48 @@ class EmbeddingShards:
             ids.extend(i)
             parts.append(np.asarray(e))
         return ids, (np.concatenate(parts) if parts else np.empty((0, self.dim), np.float32))
+
+
+def generated_query_id(lang: str, sample: int, passage_id: str) -> str:
+    """Row id of an encoded generated query: ``"{lang}:{sample}:{passage_id}"``.
+
+    Language codes and sample numbers never contain ':', so the passage id (which may) is
+    everything after the second colon; :func:`parse_generated_id` inverts it exactly.
+    """
+    return f"{lang}:{sample}:{passage_id}"
+
+
+def parse_generated_id(row_id: str) -> tuple[str, int, str]:
+    lang, sample, passage_id = row_id.split(":", 2)
+    return lang, int(sample), passage_id
+
+
+def encode_generated_queries(
+    gen_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    config: EncoderConfig | None = None,
+    langs: Iterable[str] | None = None,
+    n: int | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    """Encode a generation folder's queries with the *query* side of the encoder (the paper: max
+    length 32), streaming shard by shard; row ids come from :func:`generated_query_id`."""
+    import pyarrow.parquet as pq
+
+    from xqg.generate.store import iter_generated, shard_files
+
+    gen_dir = Path(gen_dir)
+    langs = list(langs) if langs is not None else None
+    # Row count from Parquet metadata (no data read); unknown when only the first n samples are kept.
+    total = (
+        sum(pq.ParquetFile(p).metadata.num_rows for *_, p in shard_files(gen_dir, langs))
+        if n is None
+        else None
+    )
+    records = (
+        (generated_query_id(g.lang, g.sample, g.passage_id), g.text)
+        for g in iter_generated(gen_dir, langs=langs, n=n)
+    )
+    inputs = {"generated": str(gen_dir.resolve()), "langs": langs, "n": n}
+    return encode_to_shards(records, out_dir, config=config, kind="query", total=total, inputs=inputs, **kw)
