@@ -165,3 +165,17 @@ def test_cli_generated_queries_to_fused_index(tmp_path, tiny_model_dir):
     assert "3 fused passages" in out and "3 queries" in out
     xqg("index", str(tmp_path / "a"), "--out", str(tmp_path / "ix"))
     assert Searcher(tmp_path / "ix").ntotal == 3
+
+
+def test_tune_alpha_picks_the_best_dev_setting_and_records_the_grid(folders):
+    from xqg.augment import tune_alpha
+
+    pdir, qdir = folders
+    # Dev query [0,0,1,1], relevant p1. Paper fusion scores: p1 = 4α, p2 = 3α, p3 = 1-α,
+    # so p1 ranks first only for α > 0.2: MRR@10 is 0.5 at α ∈ {0, 0.1} and 1.0 at α = 0.3.
+    res = tune_alpha(
+        pdir, qdir, np.array([[0.0, 0.0, 1.0, 1.0]]), ["d1"], {"d1": {"p1": 1}},
+        strategies=["paper"], alphas=[0.0, 0.1, 0.3, 0.5],
+    )  # fmt: skip
+    assert [g["mrr@10"] for g in res["grid"]] == [0.5, 0.5, 1.0, 1.0]
+    assert res["best"] == {"strategy": "paper", "alpha": 0.3, "mrr@10": 1.0}  # ties → smaller α

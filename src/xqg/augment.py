@@ -134,6 +134,16 @@ def _query_rows(
     return out, per_lang
 
 
+def _accumulate(q_sum: np.ndarray, q_count: np.ndarray, local_rows: np.ndarray, vectors: np.ndarray) -> None:
+    """Add each vector into row ``local_rows[i]`` of ``q_sum`` (one sparse product) and count it."""
+    m = sp.csr_matrix(
+        (np.ones(len(local_rows)), (local_rows, np.arange(len(local_rows)))),
+        shape=(len(q_sum), len(local_rows)),
+    )
+    q_sum += m @ np.asarray(vectors, dtype=np.float64)
+    q_count += np.bincount(local_rows, minlength=len(q_sum))
+
+
 def augment(
     passage_dir: str | Path,
     query_dir: str | Path,
@@ -192,11 +202,7 @@ def augment(
             sel = np.nonzero((rows >= start) & (rows < end))[0]
             if len(sel) == 0:
                 continue
-            local = rows[sel] - start
-            # Sum the selected query vectors into their passages' rows in one sparse product.
-            m = sp.csr_matrix((np.ones(len(sel)), (local, np.arange(len(sel)))), shape=(len(ids), len(sel)))
-            q_sum += m @ np.asarray(emb[sel], dtype=np.float64)
-            q_count += np.bincount(local, minlength=len(ids))
+            _accumulate(q_sum, q_count, rows[sel] - start, emb[sel])
         missing = int(np.sum(q_count == 0))
         if missing and require_all:
             first = ids[int(np.argmax(q_count == 0))]
@@ -240,3 +246,72 @@ def augment(
             "queries_per_language": per_lang,
         },
     )
+
+
+def query_sums(
+    passage_dir: str | Path,
+    query_dir: str | Path,
+    *,
+    langs: Iterable[str] | None = None,
+    n: int | None = None,
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """In memory: passage ids, passage vectors, and per-passage sum and count of selected queries.
+
+    For tuning on corpora that fit in memory (XQuAD: 240 passages); :func:`augment` streams.
+    """
+    passages = EmbeddingShards.open(passage_dir)
+    queries = EmbeddingShards.open(query_dir)
+    _check_same_encoder(passages, queries)
+    ids, p = passages.load()
+    row_of = {pid: i for i, pid in enumerate(ids)}
+    q_rows, _ = _query_rows(queries, row_of, set(langs) if langs is not None else None, n)
+    q_sum = np.zeros((len(ids), passages.dim), dtype=np.float64)
+    q_count = np.zeros(len(ids), dtype=np.int64)
+    for rows, (_, emb) in zip(q_rows, queries, strict=True):
+        sel = np.nonzero(rows >= 0)[0]
+        if len(sel):
+            _accumulate(q_sum, q_count, rows[sel], emb[sel])
+    return ids, p.astype(np.float64), q_sum, q_count
+
+
+def tune_alpha(
+    passage_dir: str | Path,
+    query_dir: str | Path,
+    dev_queries: np.ndarray,
+    dev_qids: list[str],
+    dev_qrels: dict[str, dict[str, int]],
+    *,
+    strategies: Iterable[str] = ("paper", "mean-norm"),
+    alphas: Iterable[float] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3),
+    langs: Iterable[str] | None = None,
+    n: int | None = None,
+    metric: str = "mrr@10",
+    depth: int = 100,
+) -> dict[str, Any]:
+    """Pick the fusion strategy and α by ``metric`` on **dev** queries; return the whole grid.
+
+    ``dev_queries`` are the dev questions already encoded with the index's query encoder. The
+    test split must never be passed here: this is the only place xqg chooses α, and it records
+    the grid it tried so the choice can be audited. Ties go to the smaller α (less change).
+    """
+    from xqg.evaluate.metrics import evaluate_qrels
+
+    ids, p, q_sum, q_count = query_sums(passage_dir, query_dir, langs=langs, n=n)
+    grid: list[dict[str, Any]] = []
+    for strategy in strategies:
+        fuse = get_fusion(strategy)
+        for alpha in alphas:
+            fused = fuse(p, q_sum, q_count, float(alpha)).astype(np.float32)
+            scores = dev_queries.astype(np.float32) @ fused.T
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
+            run = {qid: {ids[j]: float(scores[r, j]) for j in top[r]} for r, qid in enumerate(dev_qids)}
+            per_query = evaluate_qrels(run, dev_qrels, [metric])[metric]
+            grid.append(
+                {
+                    "strategy": strategy,
+                    "alpha": float(alpha),
+                    metric: float(np.mean(list(per_query.values()))),
+                }
+            )
+    best = max(grid, key=lambda g: (g[metric], -g["alpha"]))
+    return {"metric": metric, "best": best, "grid": grid, "queries": len(dev_qids), "langs": langs, "n": n}
