@@ -290,6 +290,95 @@ def evaluate(
     typer.echo(report.to_markdown())
 
 
+def _round_trip_inputs(
+    corpus: Path | None, index_dir: Path | None, model: str | None, needed: bool
+) -> tuple[Any, Any]:
+    """(passages, encoder) for the round-trip check: a corpus encoded by --model, or an --index folder."""
+    if index_dir is not None and model is not None:
+        _fail("give --index (its own encoder is used) or --model, not both")
+    if not needed:
+        return None, None
+    if index_dir is None and corpus is None:
+        _fail("the round-trip check needs --corpus (or --index)")
+    passages = None
+    if index_dir is None:
+        from xqg.data.corpus import read_corpus
+
+        passages = read_corpus(corpus)
+    encoder = None
+    if model is not None:
+        from xqg.config import EncoderConfig
+        from xqg.models.encoder import BiEncoder
+
+        encoder = BiEncoder(EncoderConfig(model=model))
+    return passages, encoder
+
+
+@app.command("generate-report")
+def generate_report(
+    gen_dir: Annotated[Path, typer.Argument(help="folder of generated queries ('xqg generate')")],
+    corpus: Annotated[Path | None, typer.Option(help="the corpus the queries were generated from")] = None,
+    index_dir: Annotated[Path | None, typer.Option("--index", help="search this index instead")] = None,
+    model: ModelOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="default: GEN_DIR/quality")] = None,
+    depth: Annotated[int, typer.Option(help="round trip: own passage within this rank")] = 10,
+    round_trip: Annotated[bool, typer.Option("--round-trip/--no-round-trip")] = True,
+    langs: Annotated[str | None, typer.Option(help="comma-separated languages (default: all)")] = None,
+    n: Annotated[int | None, typer.Option(help="only the first n samples per passage")] = None,
+) -> None:
+    """Per-language quality of generated queries: language, duplicates, distinct-n, length, round trip."""
+    from xqg.generate.quality import quality_report
+
+    passages, encoder = _round_trip_inputs(corpus, index_dir, model, round_trip)
+    report = quality_report(
+        gen_dir,
+        passages,
+        encoder=encoder,
+        index_dir=index_dir,
+        depth=depth,
+        round_trip=round_trip,
+        langs=_langs(langs),
+        n=n,
+        out_dir=out or gen_dir / "quality",
+        show_progress=True,
+    )
+    typer.echo(report.to_markdown())
+    typer.echo(f"written to {report.out_dir}")
+
+
+@app.command("filter-queries")
+def filter_queries_cmd(
+    gen_dir: Annotated[Path, typer.Argument(help="folder of generated queries ('xqg generate')")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the kept queries")],
+    corpus: Annotated[Path | None, typer.Option(help="the corpus the queries were generated from")] = None,
+    index_dir: Annotated[Path | None, typer.Option("--index", help="search this index instead")] = None,
+    model: ModelOpt = None,
+    lang_check: Annotated[bool, typer.Option("--lang-check/--no-lang-check")] = True,
+    round_trip_depth: Annotated[int, typer.Option(help="keep if own passage ranks ≤ this; 0 = off")] = 10,
+    drop_duplicates: Annotated[bool, typer.Option("--drop-duplicates/--keep-duplicates")] = False,
+) -> None:
+    """Keep only generated queries in the requested language whose own passage they retrieve."""
+    from xqg.generate.quality import filter_queries
+
+    depth = round_trip_depth or None
+    passages, encoder = _round_trip_inputs(corpus, index_dir, model, depth is not None)
+    m = filter_queries(
+        gen_dir,
+        passages,
+        out,
+        lang_check=lang_check,
+        round_trip_depth=depth,
+        drop_duplicates=drop_duplicates,
+        encoder=encoder,
+        index_dir=index_dir,
+        show_progress=True,
+    )
+    for lang, c in m["filter"]["per_lang"].items():
+        reasons = ", ".join(f"{k[len('failed_') :]} {v}" for k, v in c.items() if k.startswith("failed_"))
+        typer.echo(f"{lang}: kept {c['kept']}/{c['input']} (failed: {reasons})")
+    typer.echo(f"{m['counts']['queries']} queries kept, {m['counts']['dropped']} dropped → {out}")
+
+
 def _print_result(result: Any) -> None:
     typer.echo("")
     typer.echo(result.table.to_markdown())

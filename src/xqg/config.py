@@ -51,7 +51,7 @@ class GeneratorConfig(_Strict):
     model: str = Field("gguf:gemma-3-270m", description="HF id, local folder, or 'gguf:gemma-3-270m'")
     adapter: str | None = Field(None, description="PEFT/LoRA adapter folder (from xqg train-generator)")
     backend: Literal["auto", "seq2seq", "causal"] = "auto"
-    prompt: Literal["auto", "paper", "causal"] = Field("auto", description="auto: paper for seq2seq")
+    prompt: Literal["auto", "paper", "causal", "fewshot"] = Field("auto", description="auto: paper (seq2seq)")
     langs: list[str] = ["ar", "bn", "fi", "ja", "ko", "ru", "te"]
     n: int = Field(5, ge=1, description="queries per passage and language")
     top_k: int | None = Field(10, ge=1)
