@@ -416,6 +416,74 @@ def demo(
     _print_result(run_experiment(exp, log=typer.echo))
 
 
+@app.command("train-generator")
+def train_generator_cmd(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="run folder (checkpoints, adapter)")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML/TOML file with GenTrainConfig keys")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="gguf:gemma-3-270m, local folder, or HF id")] = None,
+    method: Annotated[str | None, typer.Option(help="lora | full")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto | causal | seq2seq")] = None,
+    lora_r: Annotated[int | None, typer.Option()] = None,
+    lora_alpha: Annotated[int | None, typer.Option()] = None,
+    lr: Annotated[float | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    grad_accum: Annotated[int | None, typer.Option()] = None,
+    max_steps: Annotated[int | None, typer.Option()] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="stop cleanly and save when spent")] = None,
+    max_source_tokens: Annotated[int | None, typer.Option()] = None,
+    max_target_tokens: Annotated[int | None, typer.Option()] = None,
+    save_every: Annotated[int | None, typer.Option()] = None,
+    eval_every: Annotated[int | None, typer.Option()] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue from the newest checkpoint")] = False,
+    export_adapter: Annotated[
+        tuple[Path, Path] | None,
+        typer.Option("--export-adapter", metavar="RUN_DIR DEST", help="copy a run's adapter and curves"),
+    ] = None,
+) -> None:
+    """Fine-tune the question generator (LoRA on Gemma 3 270M by default) on XQuAD + XOR-TyDi pairs."""
+    from xqg.train.generator import export_adapter as export
+    from xqg.train.generator import load_gen_train_config, train_generator
+
+    if export_adapter is not None:
+        dest = export(*export_adapter)
+        size = (dest / "adapter_model.safetensors").stat().st_size
+        typer.echo(f"adapter exported to {dest} ({size / 1e6:.1f} MB)")
+        return
+    if out is None:
+        _fail("--out is required (or use --export-adapter RUN_DIR DEST)")
+    cfg = load_gen_train_config(
+        config,
+        {
+            "model": model,
+            "method": method,
+            "backend": backend,
+            "lora_r": lora_r,
+            "lora_alpha": lora_alpha,
+            "lr": lr,
+            "batch_size": batch_size,
+            "grad_accum": grad_accum,
+            "max_steps": max_steps,
+            "max_minutes": max_minutes,
+            "max_source_tokens": max_source_tokens,
+            "max_target_tokens": max_target_tokens,
+            "save_every": save_every,
+            "eval_every": eval_every,
+            "seed": seed,
+            "dtype": dtype,
+            "device": device,
+            "threads": threads,
+        },
+    )
+    run = train_generator(cfg, out, resume=resume, log=lambda m: typer.echo(m, err=True))
+    typer.echo(f"generator training written to {run}")
+
+
 def main() -> None:
     """Entry point that turns xqg's input errors into a message and exit status 2."""
     import os

@@ -1,0 +1,1 @@
+"""Files shipped inside the package (trained adapters), loaded by path via importlib.resources."""

@@ -1,0 +1,444 @@
+"""xqg train-generator: data builder, loss masking, packing, resume, time budget, seq2seq, export.
+
+Everything runs on tiny randomly initialised models (a 2-layer Gemma 3 and a 1-layer T5) with
+tokenizers trained here, so the file needs no hub and finishes in well under a minute on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from xqg.errors import XqgError  # noqa: E402
+from xqg.train.generator import (  # noqa: E402
+    GenTrainConfig,
+    batch_loss,
+    collate_causal,
+    collate_packed,
+    export_adapter,
+    load_model,
+    train_generator,
+)
+from xqg.train.generator_data import (  # noqa: E402
+    ORIGIN_XOR,
+    ORIGIN_XQUAD,
+    GenExample,
+    build_generator_data,
+    check_no_test_articles,
+    read_examples,
+    xquad_pairs,
+)
+
+TEXTS = [
+    "Passage: The treaty was signed in Berlin in 1990 by both governments.",
+    "Write a German question about the passage.",
+    "Write a Russian question about the passage.",
+    "Write a Japanese question about the passage.",
+    "Question: Wo wurde der Vertrag unterzeichnet? Когда был подписан договор?",
+    "条約はどこで署名されましたか？",
+    "Helsinki on Suomen pääkaupunki. ما هي عاصمة مصر؟ 서울은 한국의 수도입니다.",
+    "Who signed the treaty and when? Where is the capital?",
+]
+
+SOURCES = [
+    "The treaty was signed in Berlin in 1990 by both governments.",
+    "Helsinki is the capital of Finland and its largest city.",
+]
+EXAMPLES = [
+    GenExample(SOURCES[0], "Treaty", "de", "Wo wurde der Vertrag unterzeichnet?", ORIGIN_XQUAD, "T#0"),
+    GenExample(SOURCES[0], "Treaty", "ru", "Когда был подписан договор?", ORIGIN_XQUAD, "T#0"),
+    GenExample(SOURCES[0], "Treaty", "ja", "条約はどこで署名されましたか？", ORIGIN_XQUAD, "T#0"),
+    GenExample(SOURCES[1], "Helsinki", "fi", "Mikä on Suomen pääkaupunki?", ORIGIN_XQUAD, "H#0"),
+    GenExample("Where is the capital?", "", "ar", "ما هي عاصمة مصر؟", ORIGIN_XOR, "ar-en:1"),
+    GenExample("What is the capital of Korea?", "", "ko", "서울은 한국의 수도입니다?", ORIGIN_XOR, "ko-en:1"),
+    GenExample(SOURCES[1], "Helsinki", "fi", "Mikä on Helsinki?", ORIGIN_XQUAD, "H#0"),
+    GenExample(SOURCES[0], "Treaty", "de", "Wer unterzeichnete?", ORIGIN_XQUAD, "T#0"),
+]
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    from tokenizers import decoders
+
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"])
+    tok.train_from_iterator(TEXTS * 3 + [e.target for e in EXAMPLES] + SOURCES, trainer)
+    from tokenizers import processors
+
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", special_tokens=[("<bos>", tok.token_to_id("<bos>"))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
+    )
+
+
+def make_tiny_gemma(out: Path, seed: int = 0) -> Path:
+    """A 2-layer Gemma 3 text model (sliding + full attention) with a tiny BPE tokenizer."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    fast = _tokenizer()
+    torch.manual_seed(seed)
+    cfg = Gemma3TextConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=512,
+        sliding_window=64,
+        layer_types=["sliding_attention", "full_attention"],
+        pad_token_id=fast.pad_token_id,
+        eos_token_id=fast.eos_token_id,
+        bos_token_id=fast.bos_token_id,
+    )
+    Gemma3ForCausalLM(cfg).save_pretrained(out)
+    fast.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_gemma(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_gemma(tmp_path_factory.mktemp("tiny-gemma"))
+
+
+def _cfg(model: Path, **kw) -> GenTrainConfig:
+    base = dict(
+        model=str(model),
+        lora_r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        lr=1e-2,
+        warmup_steps=0,
+        schedule="constant",
+        batch_size=4,
+        max_steps=6,
+        save_every=2,
+        eval_every=3,
+        log_every=1,
+        threads=1,
+        device="cpu",
+    )
+    base.update(kw)
+    return GenTrainConfig(**base)
+
+
+def test_smoke_train_and_export(tiny_gemma: Path, tmp_path: Path) -> None:
+    out = train_generator(
+        _cfg(tiny_gemma), tmp_path / "run", train_examples=EXAMPLES, dev_examples=EXAMPLES[:2]
+    )
+    doc = json.loads((out / "training.json").read_text())
+    assert doc["steps"] == 6 and doc["status"] == "max_steps"
+    assert (out / "loss.png").stat().st_size > 0
+    dest = export_adapter(out, tmp_path / "export")
+    assert {p.name for p in dest.iterdir()} >= {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "loss.csv",
+    }
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(run / "adapter" / "adapter_model.safetensors")
+
+
+def test_resume_matches_uninterrupted_run(tiny_gemma: Path, tmp_path: Path) -> None:
+    kw = dict(lora_dropout=0.1, max_steps=6)  # dropout: the RNG state must be restored too
+    full = train_generator(_cfg(tiny_gemma, **kw), tmp_path / "a", train_examples=EXAMPLES, log=None)
+    part = tmp_path / "b"
+    train_generator(_cfg(tiny_gemma, **{**kw, "max_steps": 4}), part, train_examples=EXAMPLES, log=None)
+    with pytest.raises(XqgError, match="already holds"):
+        train_generator(_cfg(tiny_gemma, **kw), part, train_examples=EXAMPLES, log=None)
+    with pytest.raises(XqgError, match="different settings"):
+        train_generator(_cfg(tiny_gemma, **{**kw, "lr": 1e-3}), part, resume=True, train_examples=EXAMPLES)
+    train_generator(_cfg(tiny_gemma, **kw), part, resume=True, train_examples=EXAMPLES, log=None)
+    doc = json.loads((part / "training.json").read_text())
+    assert doc["steps"] == 6 and doc["examples_seen"] == 6 * 4
+    a, b = _weights(full), _weights(part)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    rows_a = (full / "loss.csv").read_text().splitlines()
+    rows_b = (part / "loss.csv").read_text().splitlines()
+    assert [r.split(",")[:2] for r in rows_a] == [r.split(",")[:2] for r in rows_b]
+
+
+def _model(tiny_gemma: Path, **kw):
+    cfg = _cfg(tiny_gemma, **kw)
+    model, tok, backend, _ = load_model(cfg, torch.device("cpu"))
+    model.eval()
+    return cfg, model, tok, backend
+
+
+def _hand_loss(model, tok, cfg, ex: GenExample) -> torch.Tensor:
+    """Cross-entropy of the target tokens of one unpadded example, from full logits."""
+    from xqg.train.generator import causal_ids
+
+    prompt, target = causal_ids(tok, ex, cfg)
+    ids = torch.tensor([prompt + target])
+    logits = model(input_ids=ids).logits[0]
+    pred = logits[len(prompt) - 1 : -1]  # position t predicts token t + 1
+    return torch.nn.functional.cross_entropy(pred.float(), torch.tensor(target), reduction="sum"), len(target)
+
+
+def test_loss_is_cross_entropy_over_target_tokens_only(tiny_gemma: Path) -> None:
+    cfg, model, tok, backend = _model(tiny_gemma)
+    exs = EXAMPLES[:6]
+    with torch.no_grad():
+        hand = [_hand_loss(model, tok, cfg, e) for e in exs]
+        expected = sum(h for h, _ in hand) / sum(n for _, n in hand)
+        small_rows = cfg.model_copy(update={"max_row_tokens": 64})  # several padded packed rows
+        batches = [
+            collate_causal(tok, exs, cfg),
+            collate_packed(tok, exs, cfg),
+            collate_packed(tok, exs, small_rows),
+        ]
+        assert batches[1].inputs["input_ids"].shape[0] == 1 < batches[2].inputs["input_ids"].shape[0]
+        for batch in batches:
+            assert batch.n_targets == sum(n for _, n in hand)
+            for mode in ("targets", "all"):
+                torch.testing.assert_close(
+                    batch_loss(model, batch, backend, mode), expected, rtol=1e-4, atol=1e-5
+                )
+
+
+def test_prompt_changes_do_not_move_the_loss_positions(tiny_gemma: Path) -> None:
+    cfg, _, tok, _ = _model(tiny_gemma)
+    a = EXAMPLES[0]
+    b = GenExample(a.source + " It was a long day in a big city.", a.title, "ja", a.target, a.origin, a.ref)
+    ba, bb = collate_causal(tok, [a], cfg), collate_causal(tok, [b], cfg)
+    la, lb = ba.labels[0][ba.labels[0] != -100], bb.labels[0][bb.labels[0] != -100]
+    assert torch.equal(la, lb)  # same target tokens are scored, whatever the prompt
+    assert la[-1].item() == tok.eos_token_id
+    assert int(ba.keep.sum()) == len(la)  # logits are computed for exactly the target tokens
+    # the scored tokens are the last ones of the (left-padded) row: the prompt never carries loss
+    assert (ba.labels[0][: -len(la)] == -100).all()
+
+
+def test_packing_shares_the_passage_once(tiny_gemma: Path) -> None:
+    cfg, _, tok, _ = _model(tiny_gemma)
+    same_passage = [e for e in EXAMPLES if e.source == SOURCES[0]]
+    packed = collate_packed(tok, same_passage, cfg)
+    padded = collate_causal(tok, same_passage, cfg)
+    assert packed.inputs["input_ids"].shape[0] == 1
+    assert packed.inputs["input_ids"].numel() < padded.inputs["attention_mask"].sum() * 0.7
+    assert packed.inputs["attention_mask"].shape[-1] == packed.inputs["input_ids"].shape[1]
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_a_few_steps_lower_the_training_loss(tiny_gemma: Path, tmp_path: Path, method: str) -> None:
+    cfg, model, tok, backend = _model(tiny_gemma)
+    batch = collate_packed(tok, EXAMPLES, cfg)
+    with torch.no_grad():
+        before = float(batch_loss(model, batch, backend))
+    run = train_generator(
+        _cfg(tiny_gemma, method=method, max_steps=10, batch_size=8, save_every=100, eval_every=100),
+        tmp_path / "run",
+        train_examples=EXAMPLES,
+        log=None,
+    )
+    from transformers import AutoModelForCausalLM
+
+    if method == "full":
+        trained = AutoModelForCausalLM.from_pretrained(run / "model", attn_implementation="eager").eval()
+    else:
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(tiny_gemma, attn_implementation="eager")
+        trained = PeftModel.from_pretrained(base, run / "adapter").eval()
+    with torch.no_grad():
+        after = float(batch_loss(trained, batch, backend))
+    # a random 32-wide model learns slowly through rank-4 LoRA; full fine-tuning drops fast
+    assert after < (before * 0.7 if method == "full" else before - 0.1), (before, after)
+    rows = (run / "loss.csv").read_text().splitlines()
+    assert rows[0] == "step,train_loss,val_loss,lr,seconds" and len(rows) == 11
+
+
+def test_max_minutes_stops_and_saves(tiny_gemma: Path, tmp_path: Path) -> None:
+    run = train_generator(
+        _cfg(tiny_gemma, max_steps=1000, max_minutes=1e-6, save_every=500),
+        tmp_path / "run",
+        train_examples=EXAMPLES,
+        log=None,
+    )
+    doc = json.loads((run / "training.json").read_text())
+    assert doc["status"] == "max_minutes" and doc["steps"] == 1
+    assert (run / "adapter" / "adapter_model.safetensors").exists()
+    assert (run / "checkpoints" / "step-000001" / "state.json").exists()
+    # the dead-process path: export from the newest checkpoint when adapter/ is missing
+    import shutil
+
+    shutil.rmtree(run / "adapter")
+    dest = export_adapter(run, tmp_path / "exported")
+    assert json.loads((dest / "training.json").read_text())["exported"]["from"].endswith("step-000001")
+
+
+def test_adapter_saved_in_bfloat16_when_float32_is_too_big(tiny_gemma: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    run = train_generator(
+        _cfg(tiny_gemma, max_steps=1, adapter_max_mb=0.015),
+        tmp_path / "run",
+        train_examples=EXAMPLES,
+        log=None,
+    )
+    tensors = load_file(run / "adapter" / "adapter_model.safetensors")
+    assert {t.dtype for t in tensors.values()} == {torch.bfloat16}
+    with pytest.raises(XqgError, match="smaller lora_r"):
+        export_adapter(run, tmp_path / "x", max_mb=0.001)
+
+
+# --- seq2seq (the paper's mT5 recipe on a tiny T5) ------------------------------------------------
+
+
+def make_tiny_t5(out: Path) -> Path:
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.train_from_iterator(
+        TEXTS * 3 + ["Generate a German question for this passage:"] + [e.target for e in EXAMPLES],
+        trainers.BpeTrainer(vocab_size=500, special_tokens=["<pad>", "</s>", "<unk>"]),
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+    torch.manual_seed(0)
+    cfg = T5Config(
+        vocab_size=len(fast),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=fast.pad_token_id,
+        eos_token_id=fast.eos_token_id,
+        decoder_start_token_id=fast.pad_token_id,
+    )
+    T5ForConditionalGeneration(cfg).save_pretrained(out)
+    fast.save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_seq2seq_paper_recipe_runs(tmp_path: Path, method: str) -> None:
+    model = make_tiny_t5(tmp_path / "t5")
+    cfg = GenTrainConfig.paper_mt5(
+        str(model),
+        method=method,
+        batch_size=4,
+        max_steps=3,
+        save_every=2,
+        eval_every=2,
+        threads=1,
+        device="cpu",
+    )
+    assert cfg.lr == 1e-4 and cfg.max_source_tokens == 128 and cfg.backend == "seq2seq"
+    run = train_generator(cfg, tmp_path / "run", train_examples=EXAMPLES, dev_examples=EXAMPLES[:2], log=None)
+    doc = json.loads((run / "training.json").read_text())
+    assert doc["steps"] == 3 and doc["final_val_loss"] is not None
+    if method == "full":
+        assert (run / "model" / "model.safetensors").exists()
+    else:
+        assert "q" in json.loads((run / "adapter" / "adapter_config.json").read_text())["target_modules"]
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+from xqg.paths import data_root  # noqa: E402
+
+needs_data = pytest.mark.skipif(
+    not (data_root() / "xquad").is_dir() or not (data_root() / "xor_tydi").is_dir(),
+    reason="shared data not found",
+)
+
+
+@needs_data
+def test_generator_data_uses_no_test_article_and_counts_are_right() -> None:
+    from xqg.data.benchmarks.xquad import load_xquad, xquad_split
+
+    split = xquad_split()
+    data = build_generator_data(epochs=2, group_size=8, seed=3)
+    n_train_q = len(load_xquad(["de"], "train").queries["de"])
+    m = data.manifest
+    assert m["config"]["per_lang"] == n_train_q
+    for epoch in m["per_epoch"]:
+        by = epoch["by_lang_origin"]
+        for lang in ("ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"):
+            assert by[f"{lang}/xquad"] == n_train_q
+        for lang in ("bn", "fi", "ja", "ko", "te"):
+            assert by[f"{lang}/xor-translation"] == n_train_q
+            assert f"{lang}/xquad" not in by
+        for lang in ("ar", "ru"):
+            assert by[f"{lang}/xor-translation"] == round(0.5 * n_train_q)
+    assert len(data.train) == 2 * m["epoch_size"]
+    articles = {e.ref.rsplit("#", 1)[0] for e in data.train if e.origin == ORIGIN_XQUAD}
+    assert articles == set(split["train"])
+    assert {e.ref.rsplit("#", 1)[0] for e in data.dev} <= set(split["dev"])
+    test_texts = {p.text for p in load_xquad(["en"], "test").paragraphs_in("test")}
+    assert not any(e.source in test_texts for e in [*data.train, *data.dev])
+    # seeded: the same seed gives the same stream; groups keep a paragraph's pairs together
+    again = build_generator_data(epochs=2, group_size=8, seed=3)
+    assert again.train[:50] == data.train[:50]
+    first = data.train[:8]
+    assert len({e.source for e in first}) == 1 or all(e.origin == ORIGIN_XOR for e in first)
+
+
+@needs_data
+def test_a_test_article_is_refused() -> None:
+    from xqg.data.benchmarks.xquad import load_xquad
+
+    p = load_xquad(["en"], "test").paragraphs_in("test")[0]
+    with pytest.raises(XqgError, match="test article"):
+        check_no_test_articles([GenExample(p.text, p.title, "de", "Was?", ORIGIN_XQUAD, p.id)])
+    with pytest.raises(XqgError, match="test article"):  # caught by its text under another name
+        check_no_test_articles([GenExample(p.text, "x", "de", "Was?", ORIGIN_XQUAD, "Other#0")])
+    with pytest.raises(XqgError, match="not 'test'"):
+        xquad_pairs("test")
+
+
+@needs_data
+def test_cli_trains_from_the_real_data_and_exports(tiny_gemma: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from xqg.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "run"
+    small = tmp_path / "gen.yaml"  # a small real mix: German XQuAD pairs + Bengali XOR translations
+    small.write_text("xquad_langs: [de]\nxor_langs: [bn]\nper_lang: 40\nepochs: 1\ndev_per_lang: 2\n")
+    args = ["train-generator", "--out", str(out), "--config", str(small), "--model", str(tiny_gemma)]
+    args += ["--batch-size", "4", "--save-every", "1", "--eval-every", "2", "--threads", "1"]
+    res = runner.invoke(app, [*args, "--max-steps", "2"])
+    assert res.exit_code == 0, res.output
+    data = read_examples(out / "data" / "train.jsonl")
+    manifest = json.loads((out / "data" / "data_manifest.json").read_text())
+    assert len(data) == manifest["train"]["total"] and manifest["files"]["train.jsonl"]["sha256"]
+    assert manifest["train"]["by_lang_origin"]["bn/xor-translation"] == 40
+    res = runner.invoke(app, [*args, "--max-steps", "3", "--resume"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "training.json").read_text())["steps"] == 3
+    res = runner.invoke(app, [*args, "--max-steps", "3", "--lr", "0.1", "--resume"])
+    assert isinstance(res.exception, XqgError) and "different settings" in str(
+        res.exception
+    )  # main() → exit 2
+    res = runner.invoke(app, ["train-generator", "--export-adapter", str(out), str(tmp_path / "exp")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "exp" / "loss.png").exists()
