@@ -129,6 +129,88 @@ def encode(
     typer.echo(f"{c['rows']} {kind}s → {c['shards']} shard(s) in {out} (reused {c['reused_shards']})")
 
 
+@app.command()
+def generate(
+    corpus: Annotated[Path, typer.Argument(help="corpus (BEIR/Tevatron/Pyserini JSONL, DPR TSV, Parquet)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder for the query shards")],
+    config: ConfigOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="corpus format, or 'auto'")] = "auto",
+    model: Annotated[
+        str | None, typer.Option(help="gguf:gemma-3-270m, local folder, or HF id (mT5 or causal LM)")
+    ] = None,
+    adapter: Annotated[str | None, typer.Option(help="PEFT/LoRA adapter folder")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto | seq2seq | causal")] = None,
+    prompt: Annotated[str | None, typer.Option(help="auto | paper | causal | fewshot")] = None,
+    langs: Annotated[str | None, typer.Option(help="target languages, comma-separated")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="queries per passage and language")] = None,
+    top_k: Annotated[int | None, typer.Option()] = None,
+    top_p: Annotated[float | None, typer.Option()] = None,
+    temperature: Annotated[float | None, typer.Option()] = None,
+    max_new_tokens: Annotated[int | None, typer.Option()] = None,
+    max_input_length: Annotated[int | None, typer.Option(help="prompt tokens (passage cut first)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="prompts per batch (each gives n queries)")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16 | float16")] = None,
+    device: Annotated[str | None, typer.Option()] = None,
+    shard_size: Annotated[int, typer.Option(help="passages per output shard")] = 1000,
+    limit: Annotated[int | None, typer.Option(help="only the first N passages (quick looks)")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (1 suits a busy shared CPU)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="discard a folder made with other settings")] = False,
+) -> None:
+    """Generate n queries per passage in each target language: resumable Parquet shards + manifest."""
+    from itertools import islice
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    from xqg.data.corpus import count_corpus, iter_corpus
+    from xqg.generate.run import generate_queries
+
+    exp = _experiment(
+        config,
+        {
+            "generator.model": model,
+            "generator.adapter": adapter,
+            "generator.backend": backend,
+            "generator.prompt": prompt,
+            "generator.langs": _langs(langs),
+            "generator.n": n,
+            "generator.top_k": top_k,
+            "generator.top_p": top_p,
+            "generator.temperature": temperature,
+            "generator.max_new_tokens": max_new_tokens,
+            "generator.max_input_length": max_input_length,
+            "generator.batch_size": batch_size,
+            "generator.seed": seed,
+            "generator.dtype": dtype,
+            "generator.device": device,
+        },
+    )
+    if limit is not None and limit < 1:
+        _fail("--limit must be at least 1")
+    total = count_corpus(corpus, fmt=fmt)
+    passages = iter_corpus(corpus, fmt=fmt)
+    if limit is not None:
+        total = min(total, limit)
+        passages = islice(passages, limit)
+    manifest = generate_queries(
+        passages,
+        out,
+        exp.generator,
+        shard_size=shard_size,
+        total=total,
+        overwrite=overwrite,
+        inputs={"path": str(corpus.resolve()), "format": fmt, "limit": limit},
+    )
+    c = manifest["counts"]
+    typer.echo(
+        f"{c['queries']} queries ({c['passages']} passages × {c['languages']} languages × "
+        f"{manifest['n']}) → {c['shards']} shard(s) in {out} (reused {c['reused_shards']})"
+    )
+
+
 @app.command("encode-generated")
 def encode_generated(
     generated: Annotated[Path, typer.Argument(help="folder written by 'xqg generate'")],

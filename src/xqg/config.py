@@ -96,6 +96,7 @@ class ExperimentConfig(_Strict):
     out_dir: str = "runs/xquad-baseline"
     shard_size: int = Field(50_000, ge=1)
     encoder: EncoderConfig = EncoderConfig()
+    generator: GeneratorConfig = GeneratorConfig()
     index: IndexConfig = IndexConfig()
     search: SearchConfig = SearchConfig()
     eval: EvalConfig = EvalConfig()

@@ -1,0 +1,612 @@
+"""Generator backends: one interface over seq2seq (mT5) and decoder-only (Gemma 3, Llama, …) models.
+
+:func:`load_generator` picks the backend from the model's config (``is_encoder_decoder``) unless
+:attr:`GeneratorConfig.backend` forces one. Both backends share the same front half — prompt
+building, truncation, length-sorted batching and per-batch seeds — and differ in how a batch is
+decoded:
+
+* **seq2seq** runs one ``model.generate`` call per batch with ``num_return_sequences=n``:
+  transformers encodes each prompt once and expands the encoder output n times, so that is
+  already the efficient shape. The prompt is the paper's, fed to the tokenizer unchanged.
+* **causal** uses a small sampling loop of its own (:meth:`CausalGenerator._decode_batch`), because
+  ``generate`` wasted most of the time on a 2-core CPU (measured in ``bench/generate_throughput.py``):
+
+  - ``num_return_sequences`` copies each prompt n times *before* the prefill, so the prompt was
+    run n times; here it is run once and its key/value cache is copied n times;
+  - the causal prompt puts the passage first, so the languages of one passage share a token
+    prefix; it is run once per passage, then only the few language-specific tokens per language;
+  - rows that stopped (newline or EOS) are dropped from the batch as the batch shrinks, instead of
+    being carried to the longest question.
+
+  The sampling itself uses transformers' own warpers (temperature, top-k, top-p, in
+  ``generate``'s order; with top-k, applied to the k best logits only) and ``torch.multinomial``,
+  so the distribution is the one ``generate`` samples from. ``tests/test_generate.py`` checks
+  the decoding against ``generate`` token for token (greedy).
+
+Determinism: a call's output depends only on its items, ``n``, ``seed`` and the config — never
+on what ran before in the process — because batches are formed deterministically and each batch
+draws from a generator seeded with :func:`derive_seed` ``(seed, batch index)``. That is what lets
+a resumed run equal an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+from xqg.config import GeneratorConfig
+from xqg.errors import XqgError
+from xqg.generate.prompts import CAUSAL_STOP, clean_causal_output, get_prompt
+from xqg.types import Passage
+
+Backend = Literal["seq2seq", "causal"]
+Item = tuple[Passage, str]
+Progress = Callable[[int], None]
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: Language used to show a prompt template in manifests (placeholders stand for title and passage).
+SAMPLE_LANG = "ar"
+
+
+def derive_seed(*keys: int) -> int:
+    """A 63-bit seed from integer keys, e.g. ``(config.seed, shard, batch)``.
+
+    SeedSequence mixes the keys so that neighbouring shards or batches get unrelated streams, and
+    the result does not depend on anything sampled earlier in the process.
+    """
+    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+class Generator(Protocol):
+    """What :func:`xqg.generate.run.generate_queries` needs from a backend."""
+
+    config: GeneratorConfig
+
+    def generate(
+        self, items: Sequence[Item], n: int, seed: int, *, progress: Progress | None = None
+    ) -> list[list[str]]:
+        """For each ``(passage, lang)`` item, ``n`` cleaned query strings (input order)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What a manifest records about this generator."""
+        ...
+
+
+# -- resolution and description (no weights loaded) -------------------------------------------
+
+
+def resolve_backend(config: GeneratorConfig, model_path: str | None = None) -> Backend:
+    """``seq2seq`` or ``causal``: forced by ``config.backend``, else from ``is_encoder_decoder``."""
+    if config.backend != "auto":
+        return config.backend
+    from transformers import AutoConfig
+
+    from xqg.models.sources import resolve_model
+
+    path = model_path or resolve_model(config.model)
+    try:
+        mcfg = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise XqgError(f"cannot read the config of model '{config.model}' ({path}): {e}") from e
+    return "seq2seq" if getattr(mcfg, "is_encoder_decoder", False) else "causal"
+
+
+def prompt_name(config: GeneratorConfig, backend: Backend) -> str:
+    """``auto`` → the paper's prompt for seq2seq models, the causal prompt for decoder-only ones."""
+    if config.prompt != "auto":
+        return config.prompt
+    return "paper" if backend == "seq2seq" else "causal"
+
+
+def decoding_params(config: GeneratorConfig) -> dict[str, Any]:
+    return {
+        "do_sample": config.do_sample,
+        "top_k": config.top_k,
+        "top_p": config.top_p,
+        "temperature": config.temperature,
+        "max_new_tokens": config.max_new_tokens,
+        "max_input_length": config.max_input_length,
+    }
+
+
+def adapter_fingerprint(adapter: str | None) -> dict[str, Any] | None:
+    """Path, weight checksums and ``training.json`` of a PEFT adapter folder (``None`` without one).
+
+    The checksums go into the generation folder's config hash: retraining an adapter in place must
+    not let a rerun silently mix queries from two different adapters.
+    """
+    if adapter is None:
+        return None
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").exists():
+        raise XqgError(f"{path}: not a PEFT adapter folder (no adapter_config.json)")
+    from xqg.io import read_json, sha256_file
+
+    files = sorted(p for p in path.iterdir() if p.name.startswith("adapter_") and p.is_file())
+    training = path / "training.json"
+    return {
+        "path": str(path.resolve()),
+        "sha256": {p.name: sha256_file(p) for p in files},
+        "training": read_json(training) if training.exists() else None,
+    }
+
+
+def describe_generator(config: GeneratorConfig, backend: Backend | None = None) -> dict[str, Any]:
+    """The manifest's generator record, computable without loading the weights (resumed runs)."""
+    from xqg.models.sources import model_info
+
+    backend = backend or resolve_backend(config)
+    name = prompt_name(config, backend)
+    return {
+        "backend": backend,
+        "engine": "transformers.generate" if backend == "seq2seq" else "xqg causal sampler (shared prefill)",
+        "model": model_info(config.model),
+        "adapter": adapter_fingerprint(config.adapter),
+        "prompt": {
+            "name": name,
+            "lang": SAMPLE_LANG,
+            "template": get_prompt(name)(SAMPLE_LANG, "{title}", "{passage}"),
+            "use_title": config.use_title,
+            # causal: the query ends at the first newline or EOS after its first non-blank token.
+            "stop": CAUSAL_STOP if backend == "causal" else None,
+        },
+        "decoding": decoding_params(config),
+        "batch_size": config.batch_size,
+        "dtype": config.dtype,
+    }
+
+
+# -- shared front half ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPrompt:
+    """One (passage, lang) item ready for the model: its prompt string and token ids."""
+
+    index: int  # position in the caller's items
+    group: str  # items of one group (passage) may share a prompt prefix
+    prompt: str  # exactly what was tokenised
+    ids: list[int]
+
+
+def _resolve_device(device: str) -> torch.device:
+    from xqg.models.encoder import resolve_device
+
+    return resolve_device(device)
+
+
+class HFGenerator:
+    """Loads model + tokenizer (+ adapter), builds and truncates prompts, forms seeded batches."""
+
+    backend: Backend = "causal"
+
+    def __init__(self, config: GeneratorConfig, model_path: str | None = None) -> None:
+        from xqg.models.sources import resolve_model
+
+        self.config = config
+        self.model_path = model_path or resolve_model(config.model)
+        self.device = _resolve_device(config.device)
+        self.prompt_name = prompt_name(config, self.backend)
+        self._prompt = get_prompt(self.prompt_name)
+        self.tokenizer = self._load_tokenizer()
+        self.model = self._load_model().to(self.device).eval()
+        self.pad_id = self._pad_id()
+
+    # loading ----------------------------------------------------------------------------------
+    def _load_tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        # An adapter trained with a modified tokenizer (e.g. an added pad token) saves it beside itself.
+        src = self.model_path
+        if self.config.adapter and (Path(self.config.adapter) / "tokenizer_config.json").exists():
+            src = self.config.adapter
+        try:
+            return AutoTokenizer.from_pretrained(src)
+        except (OSError, ValueError) as e:
+            raise XqgError(f"cannot load the tokenizer of '{self.config.model}' ({src}): {e}") from e
+
+    def _auto_class(self) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM
+
+    def _load_model(self) -> Any:
+        try:
+            model = self._auto_class().from_pretrained(self.model_path, dtype=_DTYPES[self.config.dtype])
+        except (OSError, ValueError) as e:
+            raise XqgError(f"cannot load model '{self.config.model}' ({self.model_path}): {e}") from e
+        self.adapter_merged = False
+        if self.config.adapter:
+            from peft import PeftModel
+
+            adapter_fingerprint(self.config.adapter)  # a clear error for a folder that is not an adapter
+            model = PeftModel.from_pretrained(model, self.config.adapter)
+            # Merged LoRA weights cost nothing per token; unmerged ones add two small matmuls per
+            # projection (measured: see docs/generation.md).
+            model = model.merge_and_unload()
+            self.adapter_merged = True
+        return model
+
+    def _pad_id(self) -> int:
+        for cand in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0):
+            if cand is not None:
+                return int(cand)
+        return 0  # pragma: no cover
+
+    # prompts ----------------------------------------------------------------------------------
+    def _encode(self, prompts: list[str]) -> list[list[int]]:
+        return self.tokenizer(prompts, add_special_tokens=True, truncation=False)["input_ids"]
+
+    def prompt_for(self, passage: Passage, lang: str, text: str | None = None) -> str:
+        title = passage.title if self.config.use_title else ""
+        return self._prompt(lang, title, passage.text if text is None else text)
+
+    def prepare(self, items: Sequence[Item]) -> list[PreparedPrompt]:
+        """Prompts and token ids of ``items``, each within ``max_input_length`` tokens.
+
+        A prompt that is too long loses the end of its *passage* text — never the instruction,
+        which the causal prompt puts after the passage. The cut is made at a token boundary of the
+        passage (via the fast tokenizer's offsets) and re-checked, since tokens can merge across it.
+        """
+        limit = self.config.max_input_length
+        prompts = [self.prompt_for(p, lang) for p, lang in items]
+        ids = self._encode(prompts)
+        out: list[PreparedPrompt] = []
+        for i, ((passage, lang), prompt, tok) in enumerate(zip(items, prompts, ids, strict=True)):
+            if len(tok) > limit:
+                prompt, tok = self._truncate(passage, lang, len(tok) - limit)
+            out.append(PreparedPrompt(i, passage.id, prompt, list(tok)))
+        return out
+
+    def _truncate(self, passage: Passage, lang: str, overflow: int) -> tuple[str, list[int]]:
+        limit = self.config.max_input_length
+        enc = self.tokenizer(passage.text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets: list[tuple[int, int]] = enc["offset_mapping"]
+        keep = len(offsets) - overflow
+        for _ in range(len(offsets) + 1):
+            keep = max(keep, 0)
+            text = passage.text[: offsets[keep - 1][1]] if keep > 0 else ""
+            prompt = self.prompt_for(passage, lang, text)
+            tok = self._encode([prompt])[0]
+            if len(tok) <= limit:
+                return prompt, tok
+            if keep == 0:
+                break
+            keep -= max(1, len(tok) - limit)
+        raise XqgError(
+            f"max_input_length={limit} leaves no room for any passage text in the '{self.prompt_name}' "
+            f"prompt (passage {passage.id}, lang {lang}); raise it"
+        )
+
+    # batching ---------------------------------------------------------------------------------
+    def batches(self, prepared: list[PreparedPrompt]) -> list[list[PreparedPrompt]]:
+        """Length-sorted batches (longest first) of at most ``batch_size`` prompts.
+
+        The items of one passage (its languages) are kept in one batch where they fit, so they can
+        share a prefill; passages are ordered by their longest prompt. The order depends only on
+        the items, which keeps batch composition — and thus sampling — reproducible.
+        """
+        groups: dict[str, list[PreparedPrompt]] = {}
+        for p in prepared:
+            groups.setdefault(p.group, []).append(p)
+        ordered = sorted(groups.values(), key=lambda g: (-max(len(p.ids) for p in g), g[0].index))
+        bs = self.config.batch_size
+        out: list[list[PreparedPrompt]] = []
+        cur: list[PreparedPrompt] = []
+        for g in ordered:
+            if cur and len(cur) + len(g) > bs:
+                out.append(cur)
+                cur = []
+            while len(g) > bs:  # more languages than fit in a batch
+                out.append(g[:bs])
+                g = g[bs:]
+            cur.extend(g)
+        if cur:
+            out.append(cur)
+        return out
+
+    def generate(
+        self, items: Sequence[Item], n: int, seed: int, *, progress: Progress | None = None
+    ) -> list[list[str]]:
+        """For each ``(passage, lang)`` item, ``n`` cleaned queries; ``progress(k)`` after each batch."""
+        if n < 1:
+            raise XqgError(f"n must be at least 1, not {n}")
+        if not items:
+            return []
+        prepared = self.prepare(items)
+        results: list[list[str]] = [[] for _ in items]
+        with torch.inference_mode():
+            for b, batch in enumerate(self.batches(prepared)):
+                texts = self._decode_batch(batch, n, derive_seed(seed, b))
+                for p, t in zip(batch, texts, strict=True):
+                    results[p.index] = t
+                if progress is not None:
+                    progress(len(batch))
+        return results
+
+    def _decode_batch(self, batch: list[PreparedPrompt], n: int, seed: int) -> list[list[str]]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        d = describe_generator(self.config, self.backend)
+        d["device"] = str(self.device)
+        if self.config.adapter:
+            d["adapter"]["merged"] = self.adapter_merged
+        return d
+
+
+# -- seq2seq (mT5) -------------------------------------------------------------------------------
+
+
+class Seq2SeqGenerator(HFGenerator):
+    """mT5-style models: the paper's prompt, one ``generate`` call per batch, n samples per prompt."""
+
+    backend: Backend = "seq2seq"
+
+    def _auto_class(self) -> Any:
+        from transformers import AutoModelForSeq2SeqLM
+
+        return AutoModelForSeq2SeqLM
+
+    def generation_config(self, n: int) -> Any:
+        """Decoding from :class:`GeneratorConfig` only — not the checkpoint's sampling defaults."""
+        from transformers import GenerationConfig
+
+        base = self.model.generation_config
+        c = self.config
+        return GenerationConfig(
+            do_sample=c.do_sample,
+            top_k=c.top_k or 0,
+            top_p=c.top_p if c.top_p is not None else 1.0,
+            temperature=c.temperature,
+            max_new_tokens=c.max_new_tokens,
+            num_return_sequences=n,
+            pad_token_id=base.pad_token_id if base.pad_token_id is not None else self.pad_id,
+            eos_token_id=base.eos_token_id,
+            decoder_start_token_id=base.decoder_start_token_id,
+            bos_token_id=base.bos_token_id,
+        )
+
+    def _decode_batch(self, batch: list[PreparedPrompt], n: int, seed: int) -> list[list[str]]:
+        width = max(len(p.ids) for p in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, p in enumerate(batch):
+            ids[r, : len(p.ids)] = torch.tensor(p.ids)
+            mask[r, : len(p.ids)] = 1
+        torch.manual_seed(seed)  # generate samples from the global generator
+        out = self.model.generate(
+            input_ids=ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            generation_config=self.generation_config(n),
+        )
+        texts = [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+        return [texts[r * n : (r + 1) * n] for r in range(len(batch))]
+
+
+# -- causal (Gemma 3, Llama, …) ------------------------------------------------------------------
+
+
+def stop_token_masks(
+    tokenizer: Any, vocab_size: int, eos_ids: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two booleans over the vocabulary: tokens that end a causal query (any containing a newline,
+    and EOS), and blank tokens (whitespace only, newlines included).
+
+    Checked on each decoded token rather than fixed ids, because vocabularies have many newline
+    tokens (Gemma 3: "\\n", "\\n\\n", …; byte-level BPE: "Ċ", ".Ċ").
+    """
+    stop = torch.zeros(vocab_size, dtype=torch.bool)
+    blank = torch.zeros(vocab_size, dtype=torch.bool)
+    n_tok = min(len(tokenizer), vocab_size)
+    texts = tokenizer.batch_decode([[i] for i in range(n_tok)], skip_special_tokens=False)
+    for i, t in enumerate(texts):
+        if CAUSAL_STOP in t:
+            stop[i] = True
+        if not t.strip():
+            blank[i] = True
+    for e in eos_ids:
+        if 0 <= e < vocab_size:
+            stop[e] = True
+    return stop, blank
+
+
+class StopTokenCriteria:
+    """A ``generate`` stopping criterion with the causal backend's rule (newline or EOS token).
+
+    With :class:`SuppressStopUntilText`, it lets plain ``model.generate`` decode exactly like the
+    causal backend (the naive loop in the benchmark, the equivalence test).
+    """
+
+    def __init__(self, stop: torch.Tensor) -> None:
+        self.stop = stop
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return self.stop.to(input_ids.device)[input_ids[:, -1]]
+
+
+class SuppressStopUntilText:
+    """A ``generate`` logits processor: no stop token until a row has produced a non-blank token."""
+
+    def __init__(self, stop: torch.Tensor, blank: torch.Tensor, prompt_width: int) -> None:
+        self.stop, self.blank, self.prompt_width = stop, blank, prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        new = input_ids[:, self.prompt_width :]
+        no_text = self.blank.to(new.device)[new].all(dim=1)
+        return scores.masked_fill(no_text[:, None] & self.stop.to(scores.device)[None, :], float("-inf"))
+
+
+class CausalGenerator(HFGenerator):
+    """Decoder-only models: prompt → continuation up to the first newline, n samples per prompt."""
+
+    backend: Backend = "causal"
+
+    def __init__(self, config: GeneratorConfig, model_path: str | None = None) -> None:
+        super().__init__(config, model_path)
+        from transformers import (
+            LogitsProcessorList,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+        if self.tokenizer.eos_token_id is not None:
+            eos_ids.append(int(self.tokenizer.eos_token_id))
+        vocab = int(self.model.get_output_embeddings().weight.shape[0])
+        stop, blank = stop_token_masks(self.tokenizer, vocab, eos_ids)
+        self.stop_mask, self.blank_mask = stop.to(self.device), blank.to(self.device)
+        c = config
+        warpers: list[Any] = []  # the order generate() applies them in
+        if c.temperature != 1.0:
+            warpers.append(TemperatureLogitsWarper(c.temperature))
+        if c.top_k:
+            warpers.append(TopKLogitsWarper(top_k=c.top_k))
+        if c.top_p is not None and c.top_p < 1.0:
+            warpers.append(TopPLogitsWarper(top_p=c.top_p))
+        self.warpers = LogitsProcessorList(warpers)
+        params = inspect.signature(self.model.forward).parameters
+        # transformers 5.2x renamed the forward's cache argument from past_key_values to cache.
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+        """One forward over new columns ``ids``; ``mask`` covers cached + new columns (0 = padding)."""
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=pos,
+            use_cache=True,
+            logits_to_keep=1,
+            **{self._cache_kw: cache},
+        )
+        new_cache = getattr(out, "cache", None)
+        if new_cache is None:
+            new_cache = out.past_key_values
+        return out.logits[:, -1].float(), new_cache
+
+    def _prefill(self, batch: list[PreparedPrompt], n: int) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Run the prompts once; return (first-token logits, mask, cache) with each row repeated n times.
+
+        Stage 1 runs each group's common token prefix once (the passage, shared by its languages),
+        stage 2 the rest of each prompt (the language instruction), right-aligned so that every
+        row's last prompt token is in the last column; padding sits on the left of each part and
+        is masked out. Position ids follow the mask, so padding does not shift positions.
+        """
+        dev = self.device
+        groups: dict[str, list[int]] = {}
+        for r, p in enumerate(batch):
+            groups.setdefault(p.group, []).append(r)
+        keys = list(groups)
+        lcp: dict[str, int] = {}
+        for k in keys:
+            seqs = [batch[r].ids for r in groups[k]]
+            m = min(len(s) for s in seqs) - 1  # at least one token stays per prompt for stage 2
+            first = seqs[0]
+            j = 0
+            while j < m and all(s[j] == first[j] for s in seqs):
+                j += 1
+            lcp[k] = j  # a lone prompt: everything but its last token
+        if min(lcp.values()) == 0:  # an all-padding stage-1 row could fill the cache with NaN
+            lcp = dict.fromkeys(keys, 0)
+        wp = max(lcp.values())
+        cache = None
+        item_group = torch.tensor([keys.index(p.group) for p in batch], device=dev)
+        pmask = torch.zeros((len(batch), 0), dtype=torch.long, device=dev)
+        if wp > 0:
+            pids = torch.full((len(keys), wp), self.pad_id, dtype=torch.long)
+            pm = torch.zeros((len(keys), wp), dtype=torch.long)
+            for g, k in enumerate(keys):
+                if lcp[k]:
+                    pids[g, wp - lcp[k] :] = torch.tensor(batch[groups[k][0]].ids[: lcp[k]])
+                    pm[g, wp - lcp[k] :] = 1
+            pids, pm = pids.to(dev), pm.to(dev)
+            _, cache = self._forward(pids, pm, None)
+            cache.batch_select_indices(item_group)
+            pmask = pm[item_group]
+        suffixes = [p.ids[lcp[p.group] :] for p in batch]
+        ws = max(len(s) for s in suffixes)
+        sids = torch.full((len(batch), ws), self.pad_id, dtype=torch.long)
+        sm = torch.zeros((len(batch), ws), dtype=torch.long)
+        for r, s in enumerate(suffixes):
+            sids[r, ws - len(s) :] = torch.tensor(s)
+            sm[r, ws - len(s) :] = 1
+        mask = torch.cat([pmask, sm.to(dev)], dim=1)
+        logits, cache = self._forward(sids.to(dev), mask, cache)
+        rows = torch.arange(len(batch), device=dev).repeat_interleave(n)
+        cache.batch_select_indices(rows)
+        return logits[rows], mask[rows], cache
+
+    def _sample(self, logits: torch.Tensor, gen: torch.Generator, no_text: torch.Tensor) -> torch.Tensor:
+        if bool(no_text.any()):
+            # A query cannot be empty: a row may not stop before its first non-blank token (base
+            # models like to start the question on the next line, or after a space).
+            block = no_text[:, None] & self.stop_mask[None, :]
+            logits = logits.masked_fill(block, float("-inf"))
+        if not self.config.do_sample:
+            return logits.argmax(-1)
+        k = self.config.top_k
+        if k and k < logits.shape[-1]:
+            # Same distribution as generate's warpers (temperature → top-k → top-p), computed on
+            # the k best logits instead of the whole vocabulary: with Gemma's 262k tokens and 40
+            # rows, the full-vocabulary passes cost ~0.1 s per step on 2 CPU cores.
+            values, index = logits.topk(k, dim=-1)
+            scores = self.warpers(None, values)  # top-k of k values is a no-op; ignores input_ids
+            pick = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen)
+            return index.gather(1, pick).squeeze(1)
+        scores = self.warpers(None, logits)
+        return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen).squeeze(1)
+
+    def _decode_batch(self, batch: list[PreparedPrompt], n: int, seed: int) -> list[list[str]]:
+        dev = self.device
+        logits, mask, cache = self._prefill(batch, n)
+        total = logits.shape[0]
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed)
+        tokens: list[list[int]] = [[] for _ in range(total)]
+        active = torch.arange(total, device=dev)  # original row of each live row
+        done = torch.zeros(total, dtype=torch.bool, device=dev)
+        no_text = torch.ones(total, dtype=torch.bool, device=dev)
+        for step in range(self.config.max_new_tokens):
+            nxt = self._sample(logits, gen, no_text)
+            for row, tok, d in zip(active.tolist(), nxt.tolist(), done.tolist(), strict=True):
+                if not d:
+                    tokens[row].append(tok)
+            done |= self.stop_mask[nxt]
+            no_text &= self.blank_mask[nxt]
+            if bool(done.all()) or step == self.config.max_new_tokens - 1:
+                break
+            # Drop finished rows once enough have piled up: copying the cache costs about a step.
+            if int(done.sum()) * 4 >= len(active):
+                keep = (~done).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                active, nxt, mask = active[keep], nxt[keep], mask[keep]
+                done, no_text = done[keep], no_text[keep]
+            mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=dev)], dim=1)
+            logits, cache = self._forward(nxt.unsqueeze(1), mask, cache)
+        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        cleaned = [clean_causal_output(t) for t in texts]
+        return [cleaned[r * n : (r + 1) * n] for r in range(len(batch))]
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+
+def load_generator(config: GeneratorConfig) -> HFGenerator:
+    """Load the generator ``config`` describes (seq2seq vs causal from the model unless forced)."""
+    from xqg.models.sources import resolve_model
+
+    path = resolve_model(config.model)
+    backend = resolve_backend(config, path)
+    cls: type[HFGenerator] = Seq2SeqGenerator if backend == "seq2seq" else CausalGenerator
+    return cls(config, path)

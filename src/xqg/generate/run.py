@@ -1,0 +1,230 @@
+"""Stage: passages → generated queries (Parquet shards per language) + manifest, resumable.
+
+The on-disk format is :mod:`xqg.generate.store`'s; this module decides what to (re)compute.
+
+Passages are streamed ``shard_size`` at a time. For each shard, every target language is
+generated in one pass (the causal backend shares a passage's prefill across its languages), then
+one file per (language, shard) is written with :func:`store.write_shard`, whose completion record
+carries this run's config hash and a hash of the shard's passage ids.
+
+Resume: a rerun keeps a shard when, for every language, the completion record is intact (file
+checksum) and carries the same config hash and passage-id hash; otherwise the whole shard is
+generated again. Output never depends on what ran before in the process — each shard samples
+from seeds derived from ``(config.seed, shard index)`` and batches are formed deterministically —
+so a run killed at any point and rerun gives the same table as an uninterrupted run.
+
+The languages are part of the config hash: they change batch composition and so the samples, and
+a folder must not mix queries from two runs. A folder made with other settings is refused unless
+``overwrite``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from xqg.config import GeneratorConfig
+from xqg.errors import ManifestError, XqgError
+from xqg.generate import store
+from xqg.generate.backends import (
+    Generator,
+    adapter_fingerprint,
+    decoding_params,
+    derive_seed,
+    describe_generator,
+    load_generator,
+)
+from xqg.io import config_hash, read_json, write_json, write_manifest
+from xqg.progress import progress_bar
+from xqg.types import GeneratedQuery, Passage
+
+CONFIG_FILE = "config.json"
+
+
+def _batched(it: Iterable[Passage], n: int) -> Iterator[list[Passage]]:
+    it = iter(it)
+    while chunk := list(islice(it, n)):
+        yield chunk
+
+
+def ids_hash(ids: list[str]) -> str:
+    """Fingerprint of a shard's passage ids, in order (what a reused shard must have been made from)."""
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def run_config(config: GeneratorConfig, shard_size: int) -> dict[str, Any]:
+    """Everything that determines the folder's content; its hash binds the folder."""
+    return {
+        "generator": config.model_dump(),
+        "shard_size": shard_size,
+        "adapter_sha256": (adapter_fingerprint(config.adapter) or {}).get("sha256"),
+    }
+
+
+def _shard_reusable(
+    out_dir: Path, shard: int, langs: list[str], ids_sha: str, rows: int, cfg_hash: str
+) -> bool:
+    for lang in langs:
+        meta = store.read_shard_meta(out_dir, lang, shard)
+        if (
+            meta is None
+            or meta.get("config_hash") != cfg_hash
+            or meta.get("ids_sha256") != ids_sha
+            or meta.get("rows") != rows
+        ):
+            return False
+    return True
+
+
+def _check_shard(out_dir: Path, shard: int, ids: list[str], langs: list[str], n: int) -> None:
+    """Read the shard's files back and prove every (passage, lang, sample) is there exactly once."""
+    parts = [pq.read_table(out_dir / store.shard_name(lang, shard), schema=store.SCHEMA) for lang in langs]
+    store.check_complete(pa.concat_tables(parts), ids, langs, n)
+
+
+def _remove_stale(out_dir: Path, langs: list[str], n_shards: int) -> None:
+    """Shards beyond the end (an earlier run over a longer input) must not be picked up."""
+    for lang, shard, path in store.shard_files(out_dir, langs):
+        if shard >= n_shards:
+            path.unlink(missing_ok=True)
+            (out_dir / store.shard_meta_name(lang, shard)).unlink(missing_ok=True)
+
+
+def generate_queries(
+    passages: Iterable[Passage],
+    out_dir: str | Path,
+    config: GeneratorConfig,
+    *,
+    shard_size: int = 1000,
+    total: int | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    generator: Generator | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Generate ``config.n`` queries per passage in each of ``config.langs`` into ``out_dir``.
+
+    ``passages`` is consumed lazily, one shard at a time. The generator is loaded only if some
+    shard needs generating (a finished folder reruns in seconds); pass ``generator`` to reuse a
+    loaded one (its config must equal ``config``). Returns the manifest.
+    """
+    if shard_size < 1:
+        raise XqgError(f"shard_size must be at least 1, not {shard_size}")
+    if generator is not None and generator.config != config:
+        raise XqgError("the generator passed in was loaded with other settings than `config`")
+    langs = list(config.langs)
+    if not langs:
+        raise XqgError("no target languages given")
+    if len(set(langs)) != len(langs):
+        raise XqgError(f"a language is listed twice: {', '.join(langs)}")
+    n = config.n
+    out_dir = Path(out_dir)
+    run_cfg = run_config(config, shard_size)
+    cfg_hash = config_hash(run_cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / CONFIG_FILE
+    if cfg_path.exists():
+        old = read_json(cfg_path)
+        if old.get("config_hash") != cfg_hash:
+            if not overwrite:
+                raise ManifestError(
+                    f"{out_dir}: holds queries generated with other settings (config_hash "
+                    f"{old.get('config_hash')} ≠ {cfg_hash}); use another folder or --overwrite"
+                )
+            for p in out_dir.iterdir():
+                if p.is_file():
+                    p.unlink()
+    (out_dir / "manifest.json").unlink(missing_ok=True)  # incomplete until the end
+    write_json(cfg_path, {"config": run_cfg, "config_hash": cfg_hash})
+
+    seen: set[str] = set()
+    shards: list[dict[str, Any]] = []
+    per_lang = dict.fromkeys(langs, 0)
+    reused = 0
+    n_passages = 0
+    bar = progress_bar(
+        total=total * len(langs) if total is not None else None,
+        desc=f"generate {len(langs)} lang × {n}",
+        unit="psg·lang",
+        disable=not show_progress,
+    )
+    try:
+        for i, chunk in enumerate(_batched(passages, shard_size)):
+            ids = [p.id for p in chunk]
+            for x in ids:
+                if x in seen:
+                    raise XqgError(f"duplicate passage id '{x}' in the input to generate ({out_dir})")
+                seen.add(x)
+            ids_sha = ids_hash(ids)
+            if _shard_reusable(out_dir, i, langs, ids_sha, len(ids) * n, cfg_hash):
+                reused += 1
+                bar.update(len(chunk) * len(langs))
+            else:
+                if generator is None:
+                    generator = load_generator(config)
+                items = [(p, lang) for p in chunk for lang in langs]
+                texts = generator.generate(items, n, derive_seed(config.seed, i), progress=bar.update)
+                by_lang: dict[str, list[GeneratedQuery]] = {lang: [] for lang in langs}
+                for (p, lang), qs in zip(items, texts, strict=True):
+                    if len(qs) != n:
+                        raise XqgError(f"generator returned {len(qs)} queries for ({p.id}, {lang}), not {n}")
+                    by_lang[lang].extend(GeneratedQuery(p.id, lang, s, q) for s, q in enumerate(qs))
+                extra = {"config_hash": cfg_hash, "ids_sha256": ids_sha, "passages": len(ids), "n": n}
+                for lang in langs:
+                    store.write_shard(out_dir, lang, i, by_lang[lang], extra=extra)
+            _check_shard(out_dir, i, ids, langs, n)
+            for lang in langs:
+                per_lang[lang] += len(ids) * n
+            n_passages += len(ids)
+            shards.append(
+                {
+                    "shard": i,
+                    "passages": len(ids),
+                    "first_id": ids[0],
+                    "files": {lang: store.shard_name(lang, i) for lang in langs},
+                }
+            )
+    finally:
+        bar.close()
+
+    _remove_stale(out_dir, langs, len(shards))
+    description = generator.describe() if generator is not None else describe_generator(config)
+    files = [
+        name
+        for s in shards
+        for lang in langs
+        for name in (store.shard_name(lang, s["shard"]), store.shard_meta_name(lang, s["shard"]))
+    ]
+    return write_manifest(
+        out_dir,
+        stage=store.STAGE,
+        config=run_cfg,
+        counts={
+            "passages": n_passages,
+            "languages": len(langs),
+            "queries": sum(per_lang.values()),
+            "shards": len(shards),
+            "reused_shards": reused,
+        },
+        files=files,
+        inputs=inputs,
+        extra={
+            "generator": description,
+            "prompt": description["prompt"],
+            "decoding": decoding_params(config),
+            "seed": config.seed,
+            "seed_derivation": "per batch: SeedSequence([seed, shard]) → shard seed; "
+            "SeedSequence([shard seed, batch index]) → batch seed",
+            "langs": langs,
+            "n": n,
+            "queries_per_lang": per_lang,
+            "schema": {f.name: str(f.type) for f in store.SCHEMA},
+            "shards": shards,
+        },
+    )
