@@ -448,3 +448,14 @@ def test_adapter_is_loaded_merged_and_recorded(tmp_path, causal_dir):
 def test_experiment_config_has_generator_settings():
     exp = ExperimentConfig.model_validate({"generator": {"n": 2, "langs": ["ar"]}})
     assert exp.generator.n == 2 and exp.generator.top_k == 10
+
+
+def test_builtin_adapter_only_applies_to_the_default_gemma(tmp_path):
+    from xqg.models.sources import GEMMA_MODEL, builtin_adapter_dir, resolve_adapter
+
+    assert resolve_adapter(None, GEMMA_MODEL) is None
+    assert resolve_adapter("none", GEMMA_MODEL) is None
+    assert resolve_adapter("builtin", "some/other-model") is None  # a Gemma adapter never lands on mT5
+    assert resolve_adapter(str(tmp_path), "some/other-model") == str(tmp_path)
+    shipped = (builtin_adapter_dir() / "adapter_config.json").exists()
+    assert resolve_adapter("builtin", GEMMA_MODEL) == (str(builtin_adapter_dir()) if shipped else None)

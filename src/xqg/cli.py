@@ -138,7 +138,7 @@ def generate(
     model: Annotated[
         str | None, typer.Option(help="gguf:gemma-3-270m, local folder, or HF id (mT5 or causal LM)")
     ] = None,
-    adapter: Annotated[str | None, typer.Option(help="PEFT/LoRA adapter folder")] = None,
+    adapter: Annotated[str | None, typer.Option(help="LoRA adapter folder, builtin, or none")] = None,
     backend: Annotated[str | None, typer.Option(help="auto | seq2seq | causal")] = None,
     prompt: Annotated[str | None, typer.Option(help="auto | paper | causal | fewshot")] = None,
     langs: Annotated[str | None, typer.Option(help="target languages, comma-separated")] = None,

@@ -49,7 +49,10 @@ class GeneratorConfig(_Strict):
     of the 7 XOR-TyDi languages, top-k = 10 sampling, seeded."""
 
     model: str = Field("gguf:gemma-3-270m", description="HF id, local folder, or 'gguf:gemma-3-270m'")
-    adapter: str | None = Field(None, description="PEFT/LoRA adapter folder (from xqg train-generator)")
+    adapter: str | None = Field(
+        "builtin",
+        description="PEFT/LoRA adapter folder; 'builtin' = the shipped one (Gemma only); None = none",
+    )
     backend: Literal["auto", "seq2seq", "causal"] = "auto"
     prompt: Literal["auto", "paper", "causal", "fewshot"] = Field("auto", description="auto: paper (seq2seq)")
     langs: list[str] = ["ar", "bn", "fi", "ja", "ko", "ru", "te"]

@@ -139,9 +139,19 @@ def adapter_fingerprint(adapter: str | None) -> dict[str, Any] | None:
     }
 
 
+def resolved_config(config: GeneratorConfig) -> GeneratorConfig:
+    """``config`` with ``adapter`` resolved to a folder or ``None`` (``"builtin"`` → the shipped one)."""
+    from xqg.models.sources import resolve_adapter
+
+    adapter = resolve_adapter(config.adapter, config.model)
+    return config if adapter == config.adapter else config.model_copy(update={"adapter": adapter})
+
+
 def describe_generator(config: GeneratorConfig, backend: Backend | None = None) -> dict[str, Any]:
     """The manifest's generator record, computable without loading the weights (resumed runs)."""
     from xqg.models.sources import model_info
+
+    config = resolved_config(config)
 
     backend = backend or resolve_backend(config)
     name = prompt_name(config, backend)
@@ -606,6 +616,7 @@ def load_generator(config: GeneratorConfig) -> HFGenerator:
     """Load the generator ``config`` describes (seq2seq vs causal from the model unless forced)."""
     from xqg.models.sources import resolve_model
 
+    config = resolved_config(config)
     path = resolve_model(config.model)
     backend = resolve_backend(config, path)
     cls: type[HFGenerator] = Seq2SeqGenerator if backend == "seq2seq" else CausalGenerator

