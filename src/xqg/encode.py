@@ -30,7 +30,7 @@ from xqg.errors import ManifestError, XqgError
 from xqg.io import (
     atomic_open,
     atomic_path,
-    config_hash,
+    bind_folder,
     read_json,
     read_manifest,
     sha256_file,
@@ -116,22 +116,7 @@ def encode_to_shards(
     out_dir = Path(out_dir)
     cfg = encoder.config if encoder is not None else (config or EncoderConfig())
     run_cfg = {"encoder": cfg.model_dump(), "kind": kind, "shard_size": shard_size}
-    cfg_hash = config_hash(run_cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg_path = out_dir / "config.json"
-    if cfg_path.exists():
-        old = read_json(cfg_path)
-        if old.get("config_hash") != cfg_hash:
-            if not overwrite:
-                raise ManifestError(
-                    f"{out_dir}: holds embeddings made with other settings (config_hash "
-                    f"{old.get('config_hash')} ≠ {cfg_hash}); use another folder or --overwrite"
-                )
-            for p in out_dir.iterdir():
-                if p.is_file():
-                    p.unlink()
-    (out_dir / "manifest.json").unlink(missing_ok=True)  # the folder is incomplete until the end
-    write_json(cfg_path, {"config": run_cfg, "config_hash": cfg_hash})
+    cfg_hash = bind_folder(out_dir, run_cfg, what="embeddings", overwrite=overwrite)
 
     seen: set[str] = set()
     shards: list[dict[str, Any]] = []

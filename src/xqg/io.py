@@ -151,3 +151,32 @@ def verify_files(out_dir: str | Path, manifest: dict[str, Any]) -> None:
             raise ManifestError(f"{p}: listed in the manifest but missing")
         if p.stat().st_size != meta["bytes"] or sha256_file(p) != meta["sha256"]:
             raise ManifestError(f"{p}: does not match the checksum in {out_dir / MANIFEST}")
+
+
+def bind_folder(
+    out_dir: str | Path, run_config: dict[str, Any], *, what: str, overwrite: bool = False
+) -> str:
+    """Bind a resumable stage's output folder to ``run_config``; return the config hash.
+
+    A folder already bound to other settings is refused (its finished pieces would be reused
+    with the wrong meaning) unless ``overwrite``, which deletes its files first. The manifest is
+    removed: the folder counts as incomplete until the stage writes a new one at the end.
+    """
+    out_dir = Path(out_dir)
+    cfg_hash = config_hash(run_config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / "config.json"
+    if cfg_path.exists():
+        old = read_json(cfg_path)
+        if old.get("config_hash") != cfg_hash:
+            if not overwrite:
+                raise ManifestError(
+                    f"{out_dir}: holds {what} made with other settings (config_hash "
+                    f"{old.get('config_hash')} ≠ {cfg_hash}); use another folder or --overwrite"
+                )
+            for p in out_dir.iterdir():
+                if p.is_file():
+                    p.unlink()
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    write_json(cfg_path, {"config": run_config, "config_hash": cfg_hash})
+    return cfg_hash

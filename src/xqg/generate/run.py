@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xqg.config import GeneratorConfig
-from xqg.errors import ManifestError, XqgError
+from xqg.errors import XqgError
 from xqg.generate import store
 from xqg.generate.backends import (
     Generator,
@@ -41,11 +41,9 @@ from xqg.generate.backends import (
     load_generator,
     resolved_config,
 )
-from xqg.io import config_hash, read_json, write_json, write_manifest
+from xqg.io import bind_folder, write_manifest
 from xqg.progress import progress_bar
 from xqg.types import GeneratedQuery, Passage
-
-CONFIG_FILE = "config.json"
 
 
 def _batched(it: Iterable[Passage], n: int) -> Iterator[list[Passage]]:
@@ -128,22 +126,7 @@ def generate_queries(
     n = config.n
     out_dir = Path(out_dir)
     run_cfg = run_config(config, shard_size)
-    cfg_hash = config_hash(run_cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg_path = out_dir / CONFIG_FILE
-    if cfg_path.exists():
-        old = read_json(cfg_path)
-        if old.get("config_hash") != cfg_hash:
-            if not overwrite:
-                raise ManifestError(
-                    f"{out_dir}: holds queries generated with other settings (config_hash "
-                    f"{old.get('config_hash')} ≠ {cfg_hash}); use another folder or --overwrite"
-                )
-            for p in out_dir.iterdir():
-                if p.is_file():
-                    p.unlink()
-    (out_dir / "manifest.json").unlink(missing_ok=True)  # incomplete until the end
-    write_json(cfg_path, {"config": run_cfg, "config_hash": cfg_hash})
+    cfg_hash = bind_folder(out_dir, run_cfg, what="queries generated", overwrite=overwrite)
 
     seen: set[str] = set()
     shards: list[dict[str, Any]] = []
