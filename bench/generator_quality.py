@@ -46,7 +46,7 @@ def main() -> None:
     langs = args.langs.split(",")
     systems = {
         "trained": GeneratorConfig(adapter=args.adapter, prompt="causal"),
-        "fewshot": GeneratorConfig(prompt="fewshot"),
+        "fewshot": GeneratorConfig(prompt="fewshot", adapter=None),  # the bare base model
     }
     reports, seconds = {}, {}
     for name, base in systems.items():
