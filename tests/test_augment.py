@@ -82,6 +82,18 @@ def test_paper_fusion_equals_hand_computation(tmp_path, folders):
     assert EmbeddingShards.open(tmp_path / "aug").ids() == ["p1", "p2", "p3"]  # passage order kept
 
 
+def test_chunked_reads_of_query_shards_give_the_same_fusion(tmp_path, folders, monkeypatch):
+    import xqg.augment as aug
+
+    pdir, qdir = folders
+    augment(pdir, qdir, tmp_path / "whole", strategy="paper", alpha=0.3, show_progress=False)
+    monkeypatch.setattr(aug, "_CHUNK", 1)  # one query row copied out of the memory map at a time
+    augment(pdir, qdir, tmp_path / "rows", strategy="paper", alpha=0.3, show_progress=False)
+    whole, rows = fused(tmp_path / "whole"), fused(tmp_path / "rows")
+    for pid in P:
+        np.testing.assert_allclose(rows[pid], whole[pid], atol=1e-7)
+
+
 def test_mean_and_normalised_variants(tmp_path, folders):
     pdir, qdir = folders
     augment(pdir, qdir, tmp_path / "mean", strategy="mean", alpha=0.5, show_progress=False)

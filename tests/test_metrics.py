@@ -12,6 +12,7 @@ from xqg.evaluate.metrics import (
     MetricSpec,
     evaluate_qrels,
     mean_scores,
+    metrics_from_ranks,
     mrr_at_k,
     ndcg_at_k,
     parse_metric,
@@ -151,3 +152,26 @@ def test_named_helpers_and_mean():
     assert means["mrr@10"] == pytest.approx((0.5 + 1.0 + 0.5) / 5)
     with pytest.raises(XqgError):
         mean_scores({"mrr@10": {}})
+
+
+def test_metrics_from_ranks_equal_ranx_with_one_relevant_document():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    docs = [f"d{i:02d}" for i in range(30)]
+    run, qrels, ranks = {}, {}, {}
+    for q in range(40):
+        scores = rng.permutation(len(docs)).astype(float)  # distinct scores: no ties
+        qid = f"q{q}"
+        run[qid] = {d: float(s) for d, s in zip(docs[:20], scores[:20], strict=True)}  # depth 20
+        gold = docs[int(rng.integers(len(docs)))]
+        qrels[qid] = {gold: 1}
+        order = sorted(run[qid], key=lambda d: -run[qid][d])
+        ranks[qid] = order.index(gold) + 1 if gold in order else 0
+    names = ["mrr@10", "recall@1", "recall@5", "precision@5", "ndcg@10", "ndcg@3"]
+    fast = metrics_from_ranks(ranks, names)
+    slow = evaluate_qrels(run, qrels, names)
+    assert 0 in ranks.values() and any(0 < r <= 3 for r in ranks.values())
+    for m in names:
+        for qid in qrels:
+            assert fast[m][qid] == pytest.approx(slow[m][qid], abs=1e-12), (m, qid, ranks[qid])

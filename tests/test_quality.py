@@ -18,9 +18,10 @@ from xqg.errors import XqgError
 from xqg.generate import store
 from xqg.generate.langcheck import SUPPORTED, detect, in_language, script_units
 from xqg.generate.prompts import LANGUAGE_NAMES, clean_causal_output, fewshot_demos, get_prompt
-from xqg.generate.quality import _exact_ranks, distinct_n, filter_queries, quality_report, tokens
+from xqg.generate.quality import distinct_n, filter_queries, quality_report, tokens
 from xqg.io import read_manifest, write_manifest
 from xqg.paths import data_root
+from xqg.search import exact_ranks
 from xqg.types import GeneratedQuery, Passage
 
 DATA = data_root()
@@ -292,8 +293,8 @@ def test_exact_ranks_break_ties_by_corpus_row():
     p = np.array([[1, 0], [1, 0], [0, 1], [0.5, 0.5]], dtype=np.float32)
     q = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], dtype=np.float32)
     own = np.array([1, 0, 2, 3])
-    assert _exact_ranks(q, p, own, depth=10).tolist() == [2, 1, 1, 3]
-    assert _exact_ranks(q, p, own, depth=2, chunk_bytes=8).tolist() == [2, 1, 1, 0]
+    assert exact_ranks(q, p, own, depth=10).tolist() == [2, 1, 1, 3]
+    assert exact_ranks(q, p, own, depth=2, chunk_bytes=8).tolist() == [2, 1, 1, 0]
 
 
 # --- the filter ----------------------------------------------------------------------------------

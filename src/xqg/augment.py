@@ -24,10 +24,11 @@ passage is not in the passage folder is an error, as is a query folder made with
 model. Which languages, and how many samples per language (``n``), are chosen here, without
 regenerating or re-encoding.
 
-Memory is bounded: passages are processed one embedding shard at a time, and for each block the
-query shards are scanned through memory maps using a small int32 "which passage row" array per
-query shard; the per-block sum is one sparse-matrix product. Peak memory is about one passage
-shard plus those int32 arrays (4 bytes per generated query), not the query vectors.
+Memory is bounded: passages are processed one embedding shard at a time, and for each block only
+the query shards whose passages fall in it are memory-mapped, read and unmapped again, using a
+small int32 "which passage row" array per query shard; the per-block sum is one sparse-matrix
+product. Peak memory is about one passage shard plus those int32 arrays (4 bytes per generated
+query), not the query vectors.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ from xqg.io import atomic_open, config_hash, write_manifest
 from xqg.progress import progress_bar
 
 STAGE = "augment"
+
+#: Query rows copied out of a memory map at a time (16k × 384 dims × 8 bytes ≈ 50 MB as float64).
+_CHUNK = 16_384
 
 Fusion = Callable[[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]
 
@@ -175,7 +179,11 @@ def augment(
     for i, pid in enumerate(passages.ids()):
         row_of[pid] = i
     q_rows, per_lang = _query_rows(queries, row_of, lang_set, n)
-    q_embs = [emb for _, emb in queries]
+    q_files = [queries.path / s["emb"] for s in queries.manifest["shards"]]
+    # Passage-row span of each query shard: generated queries follow corpus order, so a query
+    # shard usually touches one or two passage shards and the others are skipped unread.
+    q_span = [(int(r[r >= 0].min()), int(r.max())) if (r >= 0).any() else None for r in q_rows]
+    del row_of
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -198,11 +206,19 @@ def augment(
         end = start + len(ids)
         q_sum = np.zeros((len(ids), passages.dim), dtype=np.float64)
         q_count = np.zeros(len(ids), dtype=np.int64)
-        for rows, emb in zip(q_rows, q_embs, strict=True):
+        for rows, path, span in zip(q_rows, q_files, q_span, strict=True):
+            if span is None or span[1] < start or span[0] >= end:
+                continue
             sel = np.nonzero((rows >= start) & (rows < end))[0]
             if len(sel) == 0:
                 continue
-            _accumulate(q_sum, q_count, rows[sel] - start, emb[sel])
+            # Map, copy the selected rows, unmap: pages of a mapping kept open would stay
+            # resident and peak RSS would grow with the total size of the query shards.
+            emb = np.load(path, mmap_mode="r", allow_pickle=False)
+            for c in range(0, len(sel), _CHUNK):  # bounded copies, whatever the query shard size
+                part = sel[c : c + _CHUNK]
+                _accumulate(q_sum, q_count, rows[part] - start, emb[part])
+            del emb
         missing = int(np.sum(q_count == 0))
         if missing and require_all:
             first = ids[int(np.argmax(q_count == 0))]

@@ -470,15 +470,49 @@ def _print_result(result: Any) -> None:
 
 @app.command()
 def experiment(
-    config: Annotated[Path, typer.Argument(help="YAML/TOML experiment file (see configs/)")],
+    config: Annotated[
+        Path, typer.Argument(help="YAML/TOML experiment file, or a packaged one: xquad-baseline, xquad-xqg")
+    ],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="override out_dir")] = None,
     langs: Annotated[str | None, typer.Option(help="override langs (comma-separated)")] = None,
+    generated: Annotated[
+        Path | None, typer.Option(help="augment experiments: an existing `xqg generate` folder to use")
+    ] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option(help="augment experiments: also write the report here (e.g. reports/…)")
+    ] = None,
 ) -> None:
-    """Run an experiment file end to end: benchmark → encode → index → search → evaluate."""
-    from xqg.pipeline import run_experiment
+    """Run an experiment file end to end: benchmark → encode → index → search → evaluate; with an
+    ``augment:`` section, the xQG experiment (dev-tuned fusion, variants, significance, plots)."""
+    import shlex
+    import sys
 
-    exp = _experiment(config, {"out_dir": str(out) if out else None, "langs": _langs(langs)})
-    _print_result(run_experiment(exp, log=typer.echo))
+    from xqg.pipeline import packaged_config, run_experiment
+
+    overrides = {
+        "out_dir": str(out) if out else None,
+        "langs": _langs(langs),
+        "augment.generated": str(generated) if generated else None,
+    }
+    exp = _experiment(packaged_config(config), overrides)
+    if exp.augment is None:
+        if generated or report_dir:
+            raise XqgError("--generated and --report-dir need an experiment with an 'augment:' section")
+        _print_result(run_experiment(exp, log=typer.echo))
+        return
+    from xqg.experiments.augmentation import run_augmentation_experiment
+    from xqg.experiments.report import best_variant
+
+    command = "xqg experiment " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    res = run_augmentation_experiment(exp, report_dir=report_dir, log=typer.echo, command=command)
+    s = res.summary
+    typer.echo(f"\n{s['metric']} on {s['splits']['eval']['name']} (macro over {len(s['langs'])} languages):")
+    for name in ("baseline", "paper", "tuned", best_variant(s)):
+        e = s["systems"][name]
+        gains = e.get("significant_gains")
+        sig = "" if gains is None else f"  significant gains in {len(gains)} languages"
+        typer.echo(f"  {name:<22} {e['langs']['avg']['values'][s['metric']]:.3f}  ({e['describe']}){sig}")
+    typer.echo(f"report: {res.report_dir / 'results.md'}")
 
 
 DEMO_LANGS = "en,ar,de,hi,ru,th,tr,zh"

@@ -89,8 +89,48 @@ class EvalConfig(_Strict):
     baseline_run: str | None = None
 
 
+class AugmentExperimentConfig(_Strict):
+    """The xQG experiment (``augment:`` section of an experiment file): baseline vs fused passages.
+
+    α and the fusion strategy are chosen on ``tune_split`` only; ``eval_split`` is evaluated once
+    per system. Every variant gets the same dev budget (its own grid), so the comparison is fair.
+    """
+
+    generated: str | None = Field(
+        None, description="an existing `xqg generate` folder; None = generate into out_dir/generated"
+    )
+    generate_shard_size: int = Field(20, ge=1, description="passages per generation shard (resume unit)")
+    query_max_length: int = Field(
+        32, ge=1, description="generated queries are encoded up to this (paper: 32)"
+    )
+    tune_split: Literal["dev"] = "dev"
+    eval_split: Literal["test", "dev"] = "test"
+    tune_metric: str = "mrr@10"
+    paper_alpha: float = Field(0.01, ge=0, le=1)
+    strategies: list[str] = ["paper", "mean", "paper-norm", "mean-norm"]
+    alphas: list[float] = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5]
+    betas: list[float] = Field(
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+        description="multi-vector weight of the best generated-query score",
+    )
+    round_trip_depths: list[int] = Field(
+        [1, 3, 10], description="keep a generated query if its own passage ranks ≤ depth (tuned on dev)"
+    )
+    variants: list[Literal["round-trip", "same-lang", "same-lang+round-trip", "multivector"]] = [
+        "round-trip",
+        "same-lang",
+        "same-lang+round-trip",
+        "multivector",
+    ]
+    metrics: list[str] = ["mrr@10", "recall@1", "recall@5", "ndcg@10"]
+    rkt: list[int] = Field([100, 500], description="R@kt at these token counts (XQuAD paragraphs ≈ 150)")
+    significance: Literal["permutation", "ttest"] = "permutation"
+    alpha_level: float = Field(0.05, gt=0, lt=1, description="significance level for the counts")
+
+
 class ExperimentConfig(_Strict):
-    """One end-to-end run: benchmark → encode → index → search → evaluate."""
+    """One end-to-end run: benchmark → encode → index → search → evaluate (+ ``augment``: the
+    xQG experiment)."""
 
     name: str = "xquad-baseline"
     benchmark: str = "xquad"
@@ -103,6 +143,7 @@ class ExperimentConfig(_Strict):
     index: IndexConfig = IndexConfig()
     search: SearchConfig = SearchConfig()
     eval: EvalConfig = EvalConfig()
+    augment: AugmentExperimentConfig | None = None
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -23,6 +23,18 @@ from xqg.types import Run
 DEMO_CONFIG = Path(__file__).parent / "configs" / "xquad-baseline.yaml"
 
 
+def packaged_config(path: str | Path) -> Path:
+    """``path`` itself if it exists, else the packaged ``configs/<path>.yaml`` (``xquad-xqg``)."""
+    p = Path(path)
+    if p.exists():
+        return p
+    packaged = DEMO_CONFIG.parent / f"{p.name.removesuffix('.yaml')}.yaml"
+    if p.parent == Path(".") and packaged.exists():
+        return packaged
+    names = ", ".join(sorted(x.stem for x in DEMO_CONFIG.parent.glob("*.yaml")))
+    raise XqgError(f"{path}: no such experiment file (packaged ones: {names})")
+
+
 def demo_config(path: str | Path | None = None, **overrides: Any) -> ExperimentConfig:
     """The demo's settings: the packaged ``xquad-baseline.yaml`` (or ``path``), with overrides."""
     from xqg.config import load_experiment

@@ -90,6 +90,42 @@ class Searcher:
         return Hits(docids, scores)
 
 
+def ranks_in_scores(scores: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """1-based rank of column ``own[i]`` in row ``i`` of ``scores`` (higher = better).
+
+    Ties go to the lower column (corpus row), as :class:`Searcher` breaks them, so a rank computed
+    here equals the position in a search run over the same vectors.
+    """
+    col = np.arange(scores.shape[1])
+    own_score = scores[np.arange(len(own)), own][:, None]
+    better = (scores > own_score) | ((scores == own_score) & (col[None, :] < own[:, None]))
+    return better.sum(axis=1) + 1
+
+
+def exact_ranks(
+    q: np.ndarray, p: np.ndarray, own: np.ndarray, depth: int | None = None, chunk_bytes: int = 1 << 28
+) -> np.ndarray:
+    """Rank (1-based) of row ``own[i]`` of ``p`` for query ``q[i]`` by inner product; 0 beyond ``depth``.
+
+    Queries are processed in chunks so the score matrix stays under ``chunk_bytes``.
+    """
+    ranks = np.zeros(len(q), dtype=np.int64)
+    rows = max(1, chunk_bytes // (4 * max(1, len(p))))
+    for start in range(0, len(q), rows):
+        sl = slice(start, start + rows)
+        ranks[sl] = ranks_in_scores(q[sl] @ p.T, own[sl])
+    if depth is not None:
+        ranks[ranks > depth] = 0
+    return ranks
+
+
+def top_k_run(qids: Sequence[str], scores: np.ndarray, docids: Sequence[str], k: int) -> Run:
+    """A Run from a dense score matrix (queries × documents): top ``k`` per row, ties by column."""
+    k = min(k, scores.shape[1])
+    order = np.lexsort((np.broadcast_to(np.arange(scores.shape[1]), scores.shape), -scores), axis=-1)[:, :k]
+    return {qid: {docids[j]: float(scores[r, j]) for j in order[r]} for r, qid in enumerate(qids)}
+
+
 def hits_to_run(qids: Sequence[str], hits: Hits) -> Run:
     """Convert hits to a Run; dict insertion order keeps the rank order."""
     return {

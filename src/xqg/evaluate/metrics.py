@@ -182,3 +182,30 @@ def mrr_at_k(run: Run, qrels: Qrels, k: int) -> dict[str, float]:
 def ndcg_at_k(run: Run, qrels: Qrels, k: int) -> dict[str, float]:
     """Per-query nDCG@k (linear gain)."""
     return evaluate_qrels(run, qrels, [f"ndcg@{k}"])[f"ndcg@{k}"]
+
+
+def metrics_from_ranks(ranks: Mapping[str, int], metrics: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per-query values when every query has **one** relevant document, found at 1-based ``rank``.
+
+    ``rank`` 0 means "not retrieved". With a single relevant document (grade 1) each metric is a
+    function of its rank alone: recall@k = [r ≤ k], precision@k = [r ≤ k]/k, mrr@k = 1/r,
+    ndcg@k = 1/log2(r + 1) (the ideal DCG is 1). This is what α grids and curves use to score
+    hundreds of settings without building runs; ``tests/test_metrics.py`` checks it equals
+    :func:`evaluate_qrels` on the same rankings.
+    """
+    specs = list(dict.fromkeys(parse_metric(m) for m in metrics))
+    out: dict[str, dict[str, float]] = {}
+    for s in specs:
+        vals: dict[str, float] = {}
+        for qid, r in ranks.items():
+            hit = 0 < r <= s.k
+            if s.measure == "recall":
+                vals[qid] = 1.0 if hit else 0.0
+            elif s.measure == "precision":
+                vals[qid] = 1.0 / s.k if hit else 0.0
+            elif s.measure == "mrr":
+                vals[qid] = 1.0 / r if hit else 0.0
+            else:
+                vals[qid] = 1.0 / math.log2(r + 1) if hit else 0.0
+        out[s.name] = vals
+    return out

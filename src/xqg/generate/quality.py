@@ -42,6 +42,7 @@ from xqg.evaluate.tables import LanguageTable
 from xqg.generate import store
 from xqg.generate.langcheck import SUPPORTED, in_language
 from xqg.io import atomic_open, atomic_path, read_manifest, write_json, write_manifest
+from xqg.search import exact_ranks
 from xqg.types import GeneratedQuery, Passage
 
 STAGE = "generate-report"
@@ -133,28 +134,6 @@ def _check_encoder(encoder: Any, index_config: dict[str, Any], where: str | Path
         raise XqgError(f"query encoder differs from the one that built {where}: {diff}")
 
 
-def _exact_ranks(
-    q: np.ndarray, p: np.ndarray, own: np.ndarray, depth: int, chunk_bytes: int = 1 << 28
-) -> np.ndarray:
-    """Rank (1-based) of row ``own[i]`` of ``p`` for query ``q[i]`` by inner product; 0 beyond ``depth``.
-
-    Ties are broken by corpus row, as :class:`xqg.search.Searcher` breaks them, so both paths agree.
-    Queries are processed in chunks so the score matrix stays under ``chunk_bytes``.
-    """
-    ranks = np.zeros(len(q), dtype=np.int64)
-    rows = max(1, chunk_bytes // (4 * max(1, len(p))))
-    col = np.arange(len(p))
-    for start in range(0, len(q), rows):
-        sl = slice(start, start + rows)
-        scores = q[sl] @ p.T
-        mine = own[sl]
-        own_score = scores[np.arange(len(mine)), mine][:, None]
-        better = (scores > own_score) | ((scores == own_score) & (col[None, :] < mine[:, None]))
-        ranks[sl] = better.sum(axis=1) + 1
-    ranks[ranks > depth] = 0
-    return ranks
-
-
 def own_passage_ranks(
     texts: Sequence[str],
     passage_ids: Sequence[str],
@@ -224,7 +203,7 @@ def own_passage_ranks(
         vecs = encoder.encode_queries(list(texts), progress=bar.update)
         bar.close()
         own = np.array([row[p] for p in passage_ids], dtype=np.int64)
-        ranks = _exact_ranks(vecs, pvecs, own, depth)
+        ranks = exact_ranks(vecs, pvecs, own, depth)
         source = {"corpus_passages": len(corpus), "search": "exact inner product, in memory"}
     describe = getattr(encoder, "describe", None)
     source["encoder"] = describe() if callable(describe) else {"config": encoder.config.model_dump()}

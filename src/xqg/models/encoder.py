@@ -12,6 +12,7 @@ batch pads to its own longest member, and running under ``torch.inference_mode``
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -84,6 +85,22 @@ class BiEncoder:
         self.model.to(self.device).eval()
         self._pool = get_pooling(cfg.pooling)
         self.dim = int(self.model.config.hidden_size)
+
+    #: Settings that change how texts are prepared or batched, not which weights run.
+    _TEXT_SETTINGS = frozenset(
+        {"query_prefix", "passage_prefix", "query_max_length", "passage_max_length", "use_title",
+         "title_sep", "batch_size", "normalize"}
+    )  # fmt: skip
+
+    def with_settings(self, **changes: Any) -> BiEncoder:
+        """A view sharing this encoder's loaded model with other text settings (e.g. max length
+        32 for generated queries, as the paper does) — no second copy of the weights."""
+        bad = set(changes) - self._TEXT_SETTINGS
+        if bad:
+            raise XqgError(f"with_settings changes text settings only, not {sorted(bad)}")
+        view = copy.copy(self)
+        view.config = self.config.model_copy(update=changes)
+        return view
 
     # -- public API -------------------------------------------------------------------------
     def encode_queries(

@@ -39,7 +39,7 @@ from xqg.data.queries import write_queries
 from xqg.errors import DataFormatError, XqgError
 from xqg.io import write_json, write_manifest
 from xqg.paths import data_root
-from xqg.types import Passage, Qrels, Query
+from xqg.types import AnswerQuery, Passage, Qrels, Query
 
 XQUAD_LANGS: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 XQUAD_SEED = 2023
@@ -59,7 +59,8 @@ def xquad_query_id(squad_id: str, lang: str) -> str:
 @dataclass(frozen=True)
 class _Article:
     title: str
-    paragraphs: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # (context, ((qid, question), ...))
+    # (context, ((qid, question, answer texts), ...))
+    paragraphs: tuple[tuple[str, tuple[tuple[str, str, tuple[str, ...]], ...]], ...]
 
 
 @dataclass
@@ -74,6 +75,8 @@ class XQuADBenchmark:
     paragraph_article: dict[str, str]
     split_name: str = "all"
     langs: tuple[str, ...] = field(default_factory=tuple)
+    en_answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """SQuAD question id → the English answer texts (spans of the English paragraph)."""
 
     def all_queries(self) -> list[Query]:
         """Queries of every loaded language, language by language."""
@@ -82,6 +85,19 @@ class XQuADBenchmark:
     def qrels_for(self, lang: str) -> Qrels:
         """The judgements of one language's queries (for per-language evaluation)."""
         return {q.id: self.qrels[q.id] for q in self.queries[lang]}
+
+    def answer_queries(self, lang: str) -> list[AnswerQuery]:
+        """``lang``'s questions with the **English** answers, for R@kt over the English corpus.
+
+        XQuAD is parallel: every language's question has the same SQuAD id, and its English answer
+        is a span of the English paragraph, exactly what R@kt looks for in retrieved English text
+        (as XOR-Retrieve judges with English answers).
+        """
+        out = []
+        for q in self.queries[lang]:
+            squad_id = q.id.rsplit("-", 1)[0]
+            out.append(AnswerQuery(id=q.id, text=q.text, lang=lang, answers=self.en_answers[squad_id]))
+        return out
 
     def paragraphs_in(self, split: str) -> list[Passage]:
         """Paragraphs of the articles in ``split`` (``all`` → the whole corpus)."""
@@ -156,7 +172,10 @@ def _parse(path: Path) -> list[_Article]:
                             "empty or not a string",
                             field=f"data[{i}].paragraphs[{j}].qas[{k}].question",
                         )
-                    qas.append((str(qa["id"]), q))
+                    answers = tuple(
+                        a["text"] for a in qa.get("answers", ()) if isinstance(a, dict) and a.get("text")
+                    )
+                    qas.append((str(qa["id"]), q, answers))
                 paragraphs.append((context, tuple(qas)))
         except (KeyError, TypeError) as exc:
             raise DataFormatError(path, f"malformed article ({exc!r})", field=f"data[{i}]") from None
@@ -176,8 +195,8 @@ def _check_parallel(en: list[_Article], other: list[_Article], path: Path) -> No
         if len(a.paragraphs) != len(b.paragraphs):
             raise DataFormatError(path, "paragraph count differs from English", field=f"data[{i}].paragraphs")
         for j, (pa, pb) in enumerate(zip(a.paragraphs, b.paragraphs, strict=True)):
-            ids_a = [qid for qid, _ in pa[1]]
-            ids_b = [qid for qid, _ in pb[1]]
+            ids_a = [qa[0] for qa in pa[1]]
+            ids_b = [qa[0] for qa in pb[1]]
             if ids_a != ids_b:
                 raise DataFormatError(
                     path,
@@ -233,8 +252,11 @@ def load_xquad(
 
     corpus: list[Passage] = []
     paragraph_article: dict[str, str] = {}
+    en_answers: dict[str, tuple[str, ...]] = {}
     for art in en:
-        for j, (context, _) in enumerate(art.paragraphs):
+        for j, (context, qas_en) in enumerate(art.paragraphs):
+            for squad_id, _q, answers in qas_en:
+                en_answers[squad_id] = answers
             pid = xquad_paragraph_id(art.title, j)
             corpus.append(Passage(id=pid, text=context, title=art.title.replace("_", " ")))
             paragraph_article[pid] = art.title
@@ -253,7 +275,7 @@ def load_xquad(
                 continue
             for j, (_, qas) in enumerate(art.paragraphs):
                 pid = xquad_paragraph_id(art.title, j)
-                for squad_id, question in qas:
+                for squad_id, question, _answers in qas:
                     qid = xquad_query_id(squad_id, lang)
                     qs.append(Query(id=qid, text=question.strip(), lang=lang))
                     qrels[qid] = {pid: 1}
@@ -268,6 +290,7 @@ def load_xquad(
         paragraph_article=paragraph_article,
         split_name=split,
         langs=langs,
+        en_answers=en_answers,
     )
 
 

@@ -1,0 +1,1 @@
+"""Experiments that combine the stages (each stage stays a module of its own)."""
