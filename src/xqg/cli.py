@@ -263,21 +263,60 @@ def augment(
     )
 
 
+def _gib(x: float) -> str:
+    return f"{x / 2**30:,.2f} GiB" if x >= 2**28 else f"{x / 2**20:,.1f} MiB"
+
+
 @app.command()
 def index(
-    embeddings: Annotated[Path, typer.Argument(help="folder written by 'xqg encode'")],
-    out: Annotated[Path, typer.Option("--out", "-o")],
+    embeddings: Annotated[Path | None, typer.Argument(help="folder written by 'xqg encode'")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o")] = None,
     config: ConfigOpt = None,
     factory: Annotated[str | None, typer.Option(help="faiss index_factory string; Flat = exact")] = None,
     metric: Annotated[str | None, typer.Option(help="ip | l2")] = None,
     per_shard: Annotated[bool | None, typer.Option("--per-shard/--single")] = None,
+    estimate: Annotated[
+        bool, typer.Option("--estimate", help="print the memory and disk the index needs; build nothing")
+    ] = False,
+    rows: Annotated[int | None, typer.Option(help="--estimate: corpus size (default: the folder's)")] = None,
+    dim: Annotated[
+        int | None, typer.Option(help="--estimate: vector dimension (default: the folder's)")
+    ] = None,
+    shard_rows: Annotated[int | None, typer.Option(help="--estimate: vectors per embedding shard")] = None,
 ) -> None:
-    """Build a FAISS index (exact inner product by default) from embedding shards."""
-    from xqg.index import build_index
+    """Build a FAISS index (exact inner product by default) from embedding shards, or --estimate
+    what one would need (memory, disk) for a corpus size before building it."""
+    from xqg.index import build_index, estimate_index
 
     exp = _experiment(
         config, {"index.factory": factory, "index.metric": metric, "index.per_shard": per_shard}
     )
+    if estimate:
+        if embeddings is not None:
+            from xqg.encode import EmbeddingShards
+
+            shards = EmbeddingShards.open(embeddings)
+            rows = rows or shards.rows
+            dim = dim or shards.dim
+            shard_rows = shard_rows or max(s["rows"] for s in shards.manifest["shards"])
+        if rows is None or dim is None:
+            raise XqgError("--estimate needs an embedding folder or both --rows and --dim")
+        e = estimate_index(rows, dim, exp.index, shard_rows=shard_rows)
+        typer.echo(
+            f"{e['factory']} ({e['metric']}), {e['rows']:,} vectors × {e['dim']} dims, {e['parts']} part(s)"
+        )
+        typer.echo(f"  per vector      {e['bytes_per_vector']:,.1f} bytes (flat float32: {4 * e['dim']:,})")
+        flat = _gib(e["flat_bytes"])
+        typer.echo(f"  search memory   {_gib(e['search_memory_bytes'])}  (the index; flat would be {flat})")
+        typer.echo(
+            f"  build peak      {_gib(e['build_peak_bytes'])}  (largest part + training sample + one shard)"
+        )
+        typer.echo(f"  disk            {_gib(e['disk_bytes'])}  (index files + ids)")
+        if e["needs_training"]:
+            typer.echo(f"  training        on a sample of {e['train_vectors']:,} vectors")
+        return
+    if embeddings is None or out is None:
+        raise XqgError("building an index needs the embedding folder and --out")
     m = build_index(embeddings, out, exp.index)
     typer.echo(f"{m['counts']['rows']} vectors in {m['counts']['parts']} part(s) → {out}")
 

@@ -121,3 +121,95 @@ def build_index(
             "normalize": shards.manifest.get("normalize"),
         },
     )
+
+
+# --- estimates before building ---------------------------------------------------------------------
+
+
+def _footprint(index: faiss.Index) -> tuple[float, float]:
+    """(fixed bytes, bytes per added vector) of an index as faiss stores it in memory and on disk.
+
+    Read from the index object faiss builds for the factory string (code sizes, list counts,
+    codebook shapes), so new factory combinations are covered as long as their parts are known.
+    """
+    idx = faiss.downcast_index(index)
+    name = type(idx).__name__
+    if isinstance(idx, faiss.IndexPreTransform):
+        fixed, per = _footprint(idx.index)
+        for i in range(idx.chain.size()):
+            t = faiss.downcast_VectorTransform(idx.chain.at(i))
+            fixed += 4 * (t.d_in * t.d_out + t.d_out) if isinstance(t, faiss.LinearTransform) else 0
+        return fixed, per
+    if isinstance(idx, faiss.IndexIDMap):
+        fixed, per = _footprint(idx.index)
+        return fixed, per + 8
+    if isinstance(idx, faiss.IndexHNSW):
+        fixed, per = _footprint(idx.storage)
+        hnsw = idx.hnsw
+        probas = faiss.vector_to_array(hnsw.assign_probas)
+        cum = faiss.vector_to_array(hnsw.cum_nneighbor_per_level)
+        links = float(sum(p * cum[min(level + 1, len(cum) - 1)] for level, p in enumerate(probas)))
+        return fixed, per + 4 * links + 4 + 8  # neighbour ids, level, offset
+    if isinstance(idx, faiss.IndexIVF):
+        q_fixed, q_per = _footprint(idx.quantizer)
+        fixed = q_fixed + q_per * idx.nlist + 16 * idx.nlist  # centroids + inverted-list headers
+        if hasattr(idx, "pq"):
+            fixed += 4 * idx.pq.M * idx.pq.ksub * idx.pq.dsub
+        if hasattr(idx, "sq"):
+            fixed += 4 * 2 * idx.d
+        return fixed, idx.code_size + 8  # code + 64-bit id per vector
+    if isinstance(idx, faiss.IndexPQ):
+        return 4 * idx.pq.M * idx.pq.ksub * idx.pq.dsub, idx.pq.code_size
+    if isinstance(idx, faiss.IndexScalarQuantizer):
+        return 4 * 2 * idx.d, idx.code_size
+    if isinstance(idx, faiss.IndexFlatCodes):
+        return 0.0, idx.code_size
+    raise XqgError(f"no size model for faiss {name}; build it on a sample and measure instead")
+
+
+def estimate_index(
+    rows: int,
+    dim: int,
+    config: IndexConfig | None = None,
+    *,
+    shard_rows: int | None = None,
+    train_size: int = 100_000,
+    id_bytes: float = 16.0,
+) -> dict[str, Any]:
+    """Memory and disk an index needs for ``rows`` vectors of ``dim``, before building it.
+
+    ``index_bytes`` is the FAISS index in memory (≈ its file size); ``build_peak_bytes`` adds
+    the training sample and one embedding shard being added (``shard_rows``); with
+    ``per_shard`` the search holds every part, but each part is built alone. ``id_bytes`` is
+    the average id length + newline in the ids file.
+    """
+    cfg = config or IndexConfig()
+    if rows < 1 or dim < 1:
+        raise XqgError(f"rows and dim must be positive, got rows={rows}, dim={dim}")
+    index = new_index(dim, cfg.factory, cfg.metric)
+    fixed, per = _footprint(index)
+    parts = 1
+    part_rows = rows
+    if cfg.per_shard and shard_rows:
+        parts = -(-rows // shard_rows)
+        part_rows = min(rows, shard_rows)
+    index_bytes = parts * fixed + per * rows
+    train = 0 if index.is_trained else 4 * dim * min(train_size, rows)
+    shard = 4 * dim * min(rows, shard_rows or 50_000)  # xqg encode's default shard size
+    return {
+        "factory": cfg.factory,
+        "metric": cfg.metric,
+        "rows": rows,
+        "dim": dim,
+        "parts": parts,
+        "bytes_per_vector": per,
+        "fixed_bytes": fixed,
+        "index_bytes": index_bytes,
+        "ids_bytes": id_bytes * rows,
+        "disk_bytes": index_bytes + id_bytes * rows,
+        "search_memory_bytes": index_bytes,
+        "build_peak_bytes": fixed + per * part_rows + train + shard,
+        "flat_bytes": 4 * dim * rows,
+        "needs_training": not index.is_trained,
+        "train_vectors": 0 if index.is_trained else min(train_size, rows),
+    }
