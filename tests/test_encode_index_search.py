@@ -176,6 +176,25 @@ def test_depth_larger_than_corpus_and_bad_factory(tmp_path):
         build_index(emb, tmp_path / "bad", IndexConfig(factory="NoSuchIndex"), show_progress=False)
 
 
+def test_hnsw_search_parameters_are_applied_and_bad_ones_refused(tmp_path):
+    emb = _random_embeddings(tmp_path, 500, 16, shard_size=200)
+    build_index(emb, tmp_path / "hnsw", IndexConfig(factory="HNSW8"), show_progress=False)
+    _, x = EmbeddingShards.open(emb).load()
+    q = np.random.default_rng(3).standard_normal((30, 16)).astype(np.float32)
+    exact = np.argsort(-(q @ x.T), axis=1)[:, :10]
+    found = {}
+    for ef in (1, 256):
+        s = Searcher(tmp_path / "hnsw", params=f"efSearch={ef}")
+        assert s.parts[0][0].hnsw.efSearch == ef
+        hits = s.search(q, 10)
+        found[ef] = np.mean(
+            [len({f"d{j}" for j in e} & set(h)) / 10 for e, h in zip(exact, hits.docids, strict=True)]
+        )
+    assert found[256] > 0.95 and found[256] > found[1]
+    with pytest.raises(XqgError, match="nprobe"):
+        Searcher(tmp_path / "hnsw", params="nprobe=abc")
+
+
 def test_search_queries_writes_runs_with_index_encoder(tmp_path, tiny_encoder_config):
     corpus = synthetic_corpus(30)
     encode_corpus(iter(corpus), tmp_path / "emb", config=tiny_encoder_config, show_progress=False)

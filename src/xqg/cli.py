@@ -328,13 +328,16 @@ def search(
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for run.trec / run.jsonl")],
     config: ConfigOpt = None,
     depth: Annotated[int | None, typer.Option(help="hits per query")] = None,
+    params: Annotated[
+        str | None, typer.Option(help="faiss search parameters: 'efSearch=128' (HNSW), 'nprobe=32' (IVF)")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format")] = "auto",
 ) -> None:
     """Search an index with queries encoded by the index's own encoder settings."""
     from xqg.data.queries import read_queries
     from xqg.search import search_queries
 
-    exp = _experiment(config, {"search.depth": depth})
+    exp = _experiment(config, {"search.depth": depth, "search.params": params})
     qs = read_queries(queries, fmt=fmt)
     run = search_queries(index_dir, qs, config=exp.search, out_dir=out)
     typer.echo(f"{len(run)} queries searched → {out}/run.trec, {out}/run.jsonl")

@@ -81,6 +81,9 @@ class IndexConfig(_Strict):
 class SearchConfig(_Strict):
     depth: int = Field(100, ge=1)
     batch_size: int = Field(1024, ge=1)
+    params: str | None = Field(
+        None, description="faiss search-time parameters, e.g. 'efSearch=128' (HNSW) or 'nprobe=32' (IVF)"
+    )
 
 
 class EvalConfig(_Strict):

@@ -35,8 +35,9 @@ class Hits:
 class Searcher:
     """Exact (or approximate) top-k over every part of an index folder."""
 
-    def __init__(self, index_dir: str | Path, *, mmap: bool = False) -> None:
+    def __init__(self, index_dir: str | Path, *, mmap: bool = False, params: str | None = None) -> None:
         self.path = Path(index_dir)
+        self.params = params
         self.manifest = read_manifest(self.path, stage="index")
         flags = faiss.IO_FLAG_MMAP if mmap else 0
         self.parts: list[tuple[faiss.Index, np.ndarray]] = []
@@ -44,6 +45,11 @@ class Searcher:
         offset = 0
         for p in self.manifest["parts"]:
             index = faiss.read_index(str(self.path / p["index"]), flags)
+            if params:
+                try:
+                    faiss.ParameterSpace().set_index_parameters(index, params)
+                except RuntimeError as e:
+                    raise XqgError(f"{self.path}: cannot set search parameters '{params}': {e}") from None
             ids = np.array((self.path / p["ids"]).read_text(encoding="utf-8").splitlines(), dtype=object)
             if index.ntotal != len(ids):
                 raise XqgError(f"{self.path / p['index']}: {index.ntotal} vectors but {len(ids)} ids")
@@ -164,7 +170,7 @@ def search_queries(
     from xqg.models.encoder import BiEncoder
 
     cfg = config or SearchConfig()
-    searcher = Searcher(index_dir)
+    searcher = Searcher(index_dir, params=cfg.params)
     if encoder is None:
         encoder = BiEncoder(searcher.encoder_config)
     elif encoder.config.model_dump() != searcher.encoder_config.model_dump():
