@@ -292,6 +292,26 @@ def test_rerun_reuses_intact_shards_and_redoes_a_damaged_one(tmp_path, causal_ge
     assert m["counts"]["shards"] == 2 and not (out / store.shard_name("ar", 2)).exists()
 
 
+def test_ray_backend_writes_the_local_shards_byte_for_byte(tmp_path, causal_gen):
+    ray = pytest.importorskip("ray")
+    from xqg.distributed import RayOptions
+
+    passages = _passages(5)
+    kw: dict[str, Any] = {"shard_size": 2, "show_progress": False}
+    generate_queries(passages, tmp_path / "local", causal_gen.config, generator=causal_gen, **kw)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        m = generate_queries(passages, tmp_path / "ray", causal_gen.config, backend="ray",
+                             ray=RayOptions(workers=2), **kw)  # fmt: skip
+    finally:
+        ray.shutdown()
+    assert m["counts"]["shards"] == 3 and m["counts"]["reused_shards"] == 0
+    for lang in LANGS:
+        for shard in range(3):
+            name = store.shard_name(lang, shard)
+            assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
+
+
 def test_refuses_a_folder_made_with_other_settings(tmp_path, causal_gen, causal_dir):
     out = tmp_path / "g"
     generate_queries(_passages(2), out, causal_gen.config, generator=causal_gen, show_progress=False)

@@ -56,6 +56,21 @@ def _langs(value: str | None) -> list[str] | None:
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
 
+ExecBackendOpt = Annotated[
+    str, typer.Option("--backend", help="where shards are computed: local | ray (actor pool)")
+]
+RayAddressOpt = Annotated[
+    str | None, typer.Option(help="--backend ray: cluster to join, e.g. ray://head:10001 (default: local)")
+]
+WorkersOpt = Annotated[int | None, typer.Option(help="--backend ray: actors (default: one per GPU or CPU)")]
+
+
+def _ray_options(address: str | None, workers: int | None) -> Any:
+    from xqg.distributed import RayOptions
+
+    return RayOptions(address=address, workers=workers)
+
+
 @app.command()
 def encode(
     inputs: Annotated[
@@ -77,6 +92,9 @@ def encode(
     device: Annotated[str | None, typer.Option()] = None,
     shard_size: Annotated[int | None, typer.Option(help="rows per .npy shard")] = None,
     overwrite: Annotated[bool, typer.Option(help="discard a folder made with other settings")] = False,
+    backend: ExecBackendOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Encode a corpus (or queries) into resumable .npy shards with a manifest."""
     from xqg.encode import encode_to_shards
@@ -124,6 +142,8 @@ def encode(
         total=total,
         inputs={"path": str(inputs.resolve()), "format": fmt},
         overwrite=overwrite,
+        backend=backend,
+        ray=_ray_options(ray_address, workers),
     )
     c = manifest["counts"]
     typer.echo(f"{c['rows']} {kind}s → {c['shards']} shard(s) in {out} (reused {c['reused_shards']})")
@@ -139,7 +159,9 @@ def generate(
         str | None, typer.Option(help="gguf:gemma-3-270m, local folder, or HF id (mT5 or causal LM)")
     ] = None,
     adapter: Annotated[str | None, typer.Option(help="LoRA adapter folder, builtin, or none")] = None,
-    backend: Annotated[str | None, typer.Option(help="auto | seq2seq | causal")] = None,
+    arch: Annotated[
+        str | None, typer.Option(help="model kind: auto | seq2seq | causal (config: generator.backend)")
+    ] = None,
     prompt: Annotated[str | None, typer.Option(help="auto | paper | causal | fewshot")] = None,
     langs: Annotated[str | None, typer.Option(help="target languages, comma-separated")] = None,
     n: Annotated[int | None, typer.Option("--n", help="queries per passage and language")] = None,
@@ -156,6 +178,9 @@ def generate(
     limit: Annotated[int | None, typer.Option(help="only the first N passages (quick looks)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (1 suits a busy shared CPU)")] = None,
     overwrite: Annotated[bool, typer.Option(help="discard a folder made with other settings")] = False,
+    backend: ExecBackendOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Generate n queries per passage in each target language: resumable Parquet shards + manifest."""
     from itertools import islice
@@ -173,7 +198,7 @@ def generate(
         {
             "generator.model": model,
             "generator.adapter": adapter,
-            "generator.backend": backend,
+            "generator.backend": arch,
             "generator.prompt": prompt,
             "generator.langs": _langs(langs),
             "generator.n": n,
@@ -203,6 +228,8 @@ def generate(
         total=total,
         overwrite=overwrite,
         inputs={"path": str(corpus.resolve()), "format": fmt, "limit": limit},
+        backend=backend,
+        ray=_ray_options(ray_address, workers),
     )
     c = manifest["counts"]
     typer.echo(

@@ -104,8 +104,13 @@ def encode_to_shards(
     inputs: dict[str, Any] | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    backend: str = "local",
+    ray: Any | None = None,
 ) -> dict[str, Any]:
     """Encode ``(id, text)`` records into shards under ``out_dir``; return the manifest.
+
+    ``backend="ray"`` encodes the shards on a Ray actor pool (``ray``: a
+    :class:`~xqg.distributed.RayOptions`); files, manifest and resume are the same as local.
 
     ``records`` is consumed lazily, ``shard_size`` at a time, so memory holds one shard. The
     encoder is only loaded if some shard actually needs encoding (a finished folder reruns in
@@ -124,27 +129,58 @@ def encode_to_shards(
     rows = 0
     dim: int | None = None
     bar = progress_bar(total=total, desc=f"encode {kind}s", unit=kind[0], disable=not show_progress)
-    try:
+
+    def tasks() -> Iterator[tuple[int, list[str], list[str]]]:
         for i, chunk in enumerate(_batched(records, shard_size)):
             ids = [str(r[0]) for r in chunk]
             for x in ids:
                 if x in seen:
                     raise XqgError(f"duplicate id '{x}' in the input to encode ({out_dir})")
                 seen.add(x)
-            if _shard_is_done(out_dir, i, ids, cfg_hash):
+            yield i, ids, [r[1] for r in chunk]
+
+    def needs(task: tuple[int, list[str], list[str]]) -> tuple[list[str], str] | None:
+        i, ids, texts = task
+        return None if _shard_is_done(out_dir, i, ids, cfg_hash) else (texts, kind)
+
+    runner: Any
+    if backend == "ray":
+        from xqg.distributed import EncodeWorker, RayOptions, RayRunner, uses_cuda
+
+        opts = ray or RayOptions()
+        if uses_cuda(cfg.device) and not opts.gpus_per_worker:
+            opts = RayOptions(**{**opts.__dict__, "gpus_per_worker": 1.0})
+        runner = RayRunner(EncodeWorker, (cfg.model_dump(),), "encode", opts)
+    elif backend == "local":
+        from xqg.distributed import LocalRunner
+
+        def compute(payload: tuple[list[str], str]) -> np.ndarray:
+            nonlocal encoder
+            if encoder is None:
+                encoder = BiEncoder(cfg)
+            return encoder.encode(payload[0], kind=payload[1], progress=bar.update)
+
+        runner = LocalRunner(compute)
+    else:
+        raise XqgError(f"unknown backend '{backend}'; choose local or ray")
+    from xqg.distributed import ordered_compute
+
+    try:
+        for (i, ids, _), emb in ordered_compute(tasks(), needs, runner):
+            if emb is None:
                 meta = read_json(out_dir / shard_names(i)[2])
                 reused += 1
                 bar.update(meta["rows"])
             else:
-                if encoder is None:
-                    encoder = BiEncoder(cfg)
-                emb = encoder.encode([r[1] for r in chunk], kind=kind, progress=bar.update)
                 meta = write_embedding_shard(out_dir, i, ids, emb, cfg_hash)
+                if backend == "ray":
+                    bar.update(meta["rows"])
             rows += meta["rows"]
             dim = meta["dim"]
             shards.append(meta)
     finally:
         bar.close()
+        runner.close()
 
     # Stale shards beyond the end (an earlier run over a longer input) must not be picked up.
     j = len(shards)

@@ -106,8 +106,13 @@ def generate_queries(
     show_progress: bool = True,
     generator: Generator | None = None,
     inputs: dict[str, Any] | None = None,
+    backend: str = "local",
+    ray: Any | None = None,
 ) -> dict[str, Any]:
     """Generate ``config.n`` queries per passage in each of ``config.langs`` into ``out_dir``.
+
+    ``backend="ray"`` generates shards on a Ray actor pool, one model per actor (``ray``: a
+    :class:`~xqg.distributed.RayOptions`); shards are seeded by index, so the files equal local's.
 
     ``passages`` is consumed lazily, one shard at a time. The generator is loaded only if some
     shard needs generating (a finished folder reruns in seconds); pass ``generator`` to reuse a
@@ -139,22 +144,54 @@ def generate_queries(
         unit="psg·lang",
         disable=not show_progress,
     )
-    try:
+
+    def tasks() -> Iterator[tuple[int, list[Passage], list[str], str]]:
         for i, chunk in enumerate(_batched(passages, shard_size)):
             ids = [p.id for p in chunk]
             for x in ids:
                 if x in seen:
                     raise XqgError(f"duplicate passage id '{x}' in the input to generate ({out_dir})")
                 seen.add(x)
-            ids_sha = ids_hash(ids)
-            if _shard_reusable(out_dir, i, langs, ids_sha, len(ids) * n, cfg_hash):
+            yield i, chunk, ids, ids_hash(ids)
+
+    def needs(task: tuple[int, list[Passage], list[str], str]) -> tuple[list[Any], int, int] | None:
+        i, chunk, ids, ids_sha = task
+        if _shard_reusable(out_dir, i, langs, ids_sha, len(ids) * n, cfg_hash):
+            return None
+        return [(p, lang) for p in chunk for lang in langs], n, derive_seed(config.seed, i)
+
+    runner: Any
+    if backend == "ray":
+        from xqg.distributed import GenerateWorker, RayOptions, RayRunner, uses_cuda
+
+        opts = ray or RayOptions()
+        if uses_cuda(config.device) and not opts.gpus_per_worker:
+            opts = RayOptions(**{**opts.__dict__, "gpus_per_worker": 1.0})
+        runner = RayRunner(GenerateWorker, (config.model_dump(),), "generate", opts)
+    elif backend == "local":
+        from xqg.distributed import LocalRunner
+
+        def compute(payload: tuple[list[Any], int, int]) -> list[list[str]]:
+            nonlocal generator
+            if generator is None:
+                generator = load_generator(config)
+            items, k, seed = payload
+            return generator.generate(items, k, seed, progress=bar.update)
+
+        runner = LocalRunner(compute)
+    else:
+        raise XqgError(f"unknown backend '{backend}'; choose local or ray")
+    from xqg.distributed import ordered_compute
+
+    try:
+        for (i, chunk, ids, ids_sha), texts in ordered_compute(tasks(), needs, runner):
+            if texts is None:
                 reused += 1
                 bar.update(len(chunk) * len(langs))
             else:
-                if generator is None:
-                    generator = load_generator(config)
+                if backend == "ray":
+                    bar.update(len(chunk) * len(langs))
                 items = [(p, lang) for p in chunk for lang in langs]
-                texts = generator.generate(items, n, derive_seed(config.seed, i), progress=bar.update)
                 by_lang: dict[str, list[GeneratedQuery]] = {lang: [] for lang in langs}
                 for (p, lang), qs in zip(items, texts, strict=True):
                     if len(qs) != n:
@@ -177,6 +214,7 @@ def generate_queries(
             )
     finally:
         bar.close()
+        runner.close()
 
     _remove_stale(out_dir, langs, len(shards))
     description = generator.describe() if generator is not None else describe_generator(config)
