@@ -118,6 +118,26 @@ class _ModelActor:
         return getattr(self.obj, self.method)(payload)
 
 
+def make_runner(
+    backend: str,
+    local_compute: Callable[[Any], Any],
+    worker: Callable[..., Any],
+    method: str,
+    config: Any,
+    ray: RayOptions | None,
+) -> LocalRunner | RayRunner:
+    """The runner for ``backend``: ``local_compute`` in-process, or ``worker(config dict).method``
+    on a Ray actor pool (one GPU per actor when ``config.device`` is CUDA)."""
+    if backend == "local":
+        return LocalRunner(local_compute)
+    if backend != "ray":
+        raise XqgError(f"unknown backend '{backend}'; choose local or ray")
+    opts = ray or RayOptions()
+    if uses_cuda(config.device) and not opts.gpus_per_worker:
+        opts = RayOptions(**{**opts.__dict__, "gpus_per_worker": 1.0})
+    return RayRunner(worker, (config.model_dump(),), method, opts)
+
+
 def ordered_compute(
     tasks: Iterable[T],
     needs: Callable[[T], Any | None],

@@ -143,26 +143,15 @@ def encode_to_shards(
         i, ids, texts = task
         return None if _shard_is_done(out_dir, i, ids, cfg_hash) else (texts, kind)
 
-    runner: Any
-    if backend == "ray":
-        from xqg.distributed import EncodeWorker, RayOptions, RayRunner, uses_cuda
+    def compute(payload: tuple[list[str], str]) -> np.ndarray:
+        nonlocal encoder
+        if encoder is None:
+            encoder = BiEncoder(cfg)
+        return encoder.encode(payload[0], kind=payload[1], progress=bar.update)
 
-        opts = ray or RayOptions()
-        if uses_cuda(cfg.device) and not opts.gpus_per_worker:
-            opts = RayOptions(**{**opts.__dict__, "gpus_per_worker": 1.0})
-        runner = RayRunner(EncodeWorker, (cfg.model_dump(),), "encode", opts)
-    elif backend == "local":
-        from xqg.distributed import LocalRunner
+    from xqg.distributed import EncodeWorker, make_runner
 
-        def compute(payload: tuple[list[str], str]) -> np.ndarray:
-            nonlocal encoder
-            if encoder is None:
-                encoder = BiEncoder(cfg)
-            return encoder.encode(payload[0], kind=payload[1], progress=bar.update)
-
-        runner = LocalRunner(compute)
-    else:
-        raise XqgError(f"unknown backend '{backend}'; choose local or ray")
+    runner = make_runner(backend, compute, EncodeWorker, "encode", cfg, ray)
     from xqg.distributed import ordered_compute
 
     try:

@@ -160,27 +160,16 @@ def generate_queries(
             return None
         return [(p, lang) for p in chunk for lang in langs], n, derive_seed(config.seed, i)
 
-    runner: Any
-    if backend == "ray":
-        from xqg.distributed import GenerateWorker, RayOptions, RayRunner, uses_cuda
+    def compute(payload: tuple[list[Any], int, int]) -> list[list[str]]:
+        nonlocal generator
+        if generator is None:
+            generator = load_generator(config)
+        items, k, seed = payload
+        return generator.generate(items, k, seed, progress=bar.update)
 
-        opts = ray or RayOptions()
-        if uses_cuda(config.device) and not opts.gpus_per_worker:
-            opts = RayOptions(**{**opts.__dict__, "gpus_per_worker": 1.0})
-        runner = RayRunner(GenerateWorker, (config.model_dump(),), "generate", opts)
-    elif backend == "local":
-        from xqg.distributed import LocalRunner
+    from xqg.distributed import GenerateWorker, make_runner
 
-        def compute(payload: tuple[list[Any], int, int]) -> list[list[str]]:
-            nonlocal generator
-            if generator is None:
-                generator = load_generator(config)
-            items, k, seed = payload
-            return generator.generate(items, k, seed, progress=bar.update)
-
-        runner = LocalRunner(compute)
-    else:
-        raise XqgError(f"unknown backend '{backend}'; choose local or ray")
+    runner = make_runner(backend, compute, GenerateWorker, "generate", config, ray)
     from xqg.distributed import ordered_compute
 
     try:
