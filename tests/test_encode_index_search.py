@@ -158,6 +158,18 @@ def test_sharded_search_equals_one_index_and_brute_force(tmp_path):
     assert [list(run1[qid]) for qid in qids] == [[f"d{j}" for j in row] for row in top]
 
 
+def test_memory_mapped_flat_shards_give_the_same_results(tmp_path):
+    emb = _random_embeddings(tmp_path, 300, 16, shard_size=100)
+    build_index(emb, tmp_path / "ix", IndexConfig(per_shard=True), show_progress=False)
+    q = np.random.default_rng(2).standard_normal((20, 16)).astype(np.float32)
+    qids = [f"q{i}" for i in range(20)]
+    mapped = Searcher(tmp_path / "ix", mmap=True)
+    assert all(index.ntotal == 100 for index, _ in mapped.parts)
+    assert search_vectors(mapped, qids, q, depth=15) == search_vectors(
+        Searcher(tmp_path / "ix"), qids, q, depth=15
+    )
+
+
 def test_l2_metric_ranks_nearest_first(tmp_path):
     emb = _random_embeddings(tmp_path, 200, 8, shard_size=64)
     build_index(emb, tmp_path / "l2", IndexConfig(metric="l2", per_shard=True), show_progress=False)

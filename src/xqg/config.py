@@ -84,6 +84,9 @@ class SearchConfig(_Strict):
     params: str | None = Field(
         None, description="faiss search-time parameters, e.g. 'efSearch=128' (HNSW) or 'nprobe=32' (IVF)"
     )
+    mmap: bool = Field(
+        False, description="memory-map index files (flat codes, IVF lists) instead of reading them"
+    )
 
 
 class EvalConfig(_Strict):

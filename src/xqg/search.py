@@ -39,7 +39,9 @@ class Searcher:
         self.path = Path(index_dir)
         self.params = params
         self.manifest = read_manifest(self.path, stage="index")
-        flags = faiss.IO_FLAG_MMAP if mmap else 0
+        # MMAP maps IVF inverted lists; MMAP_IFC maps the codes of flat indexes, so a flat shard
+        # is paged in from disk on demand instead of read into memory (the OS may evict it).
+        flags = (faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC) if mmap else 0
         self.parts: list[tuple[faiss.Index, np.ndarray]] = []
         self.offsets: list[int] = []
         offset = 0
@@ -170,7 +172,7 @@ def search_queries(
     from xqg.models.encoder import BiEncoder
 
     cfg = config or SearchConfig()
-    searcher = Searcher(index_dir, params=cfg.params)
+    searcher = Searcher(index_dir, params=cfg.params, mmap=cfg.mmap)
     if encoder is None:
         encoder = BiEncoder(searcher.encoder_config)
     elif encoder.config.model_dump() != searcher.encoder_config.model_dump():
