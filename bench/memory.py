@@ -58,12 +58,14 @@ def stage(args: argparse.Namespace) -> None:
                          kind="passage", shard_size=args.shard, show_progress=False)  # fmt: skip
     elif args.stage == "encode-generated":
         per_lang = max(1, args.queries_per_passage // len(LANGS))
-        pid_list = [f"doc{i:08d}" for i in range(n)]
         recs = (
-            (generated_query_id(lang, s, p), "") for lang in LANGS for p in pid_list for s in range(per_lang)
+            (generated_query_id(lang, s, f"doc{i:08d}"), "")
+            for lang in LANGS
+            for i in range(n)
+            for s in range(per_lang)
         )
         encode_to_shards(recs, root / "queries", encoder=RandomEncoder(dim, 2), kind="query",
-                         shard_size=10 * args.shard, show_progress=False)  # fmt: skip
+                         shard_size=10 * args.shard, show_progress=False, unique_ids="given")  # fmt: skip
     else:
         raise SystemExit(f"unknown stage {args.stage}")
 
