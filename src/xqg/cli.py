@@ -341,6 +341,11 @@ def index(
         typer.echo(f"  disk            {_gib(e['disk_bytes'])}  (index files + ids)")
         if e["needs_training"]:
             typer.echo(f"  training        on a sample of {e['train_vectors']:,} vectors")
+            if e["train_vectors"] < e["train_recommended"]:
+                typer.echo(
+                    f"  note            faiss asks for ≥ {e['train_recommended']:,} training vectors "
+                    "(39 per centroid): raise index.train_size"
+                )
         return
     if embeddings is None or out is None:
         raise XqgError("building an index needs the embedding folder and --out")

@@ -76,6 +76,7 @@ class IndexConfig(_Strict):
     factory: str = "Flat"
     metric: Literal["ip", "l2"] = "ip"
     per_shard: bool = Field(False, description="one FAISS index per embedding shard (bounded memory)")
+    train_size: int = Field(100_000, ge=1, description="vectors sampled to train IVF/PQ/SQ indexes")
 
 
 class SearchConfig(_Strict):

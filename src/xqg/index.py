@@ -68,12 +68,13 @@ def build_index(
     out_dir: str | Path,
     config: IndexConfig | None = None,
     *,
-    train_size: int = 100_000,
+    train_size: int | None = None,
     seed: int = 0,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Build the index for a finished embedding folder and return the index manifest."""
     cfg = config or IndexConfig()
+    train_size = train_size or cfg.train_size
     shards = EmbeddingShards.open(emb_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +174,7 @@ def estimate_index(
     config: IndexConfig | None = None,
     *,
     shard_rows: int | None = None,
-    train_size: int = 100_000,
+    train_size: int | None = None,
     id_bytes: float = 16.0,
 ) -> dict[str, Any]:
     """Memory and disk an index needs for ``rows`` vectors of ``dim``, before building it.
@@ -184,6 +185,7 @@ def estimate_index(
     the average id length + newline in the ids file.
     """
     cfg = config or IndexConfig()
+    train_size = train_size or cfg.train_size
     if rows < 1 or dim < 1:
         raise XqgError(f"rows and dim must be positive, got rows={rows}, dim={dim}")
     index = new_index(dim, cfg.factory, cfg.metric)
@@ -212,4 +214,17 @@ def estimate_index(
         "flat_bytes": 4 * dim * rows,
         "needs_training": not index.is_trained,
         "train_vectors": 0 if index.is_trained else min(train_size, rows),
+        "train_recommended": _recommended_training(index),
     }
+
+
+def _recommended_training(index: faiss.Index) -> int:
+    """faiss's k-means asks for ≥ 39 points per centroid (IVF lists, PQ sub-quantizer codes)."""
+    idx = faiss.downcast_index(index)
+    if isinstance(idx, faiss.IndexPreTransform):
+        return _recommended_training(idx.index)
+    if isinstance(idx, faiss.IndexIVF):
+        return 39 * int(idx.nlist)
+    if isinstance(idx, faiss.IndexPQ):
+        return 39 * int(idx.pq.ksub)
+    return 0
