@@ -164,6 +164,7 @@ def ordered_compute(
             yield queue.popleft()[0], None
         task, _ = queue.popleft()
         yield task, result
+        result = None  # drop the shard before the next one is computed (peak = one shard, not two)
     while queue:
         task, computed = queue.popleft()
         if computed:  # pragma: no cover - the runner yields one result per payload

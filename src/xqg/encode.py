@@ -177,6 +177,7 @@ def encode_to_shards(
             rows += meta["rows"]
             dim = meta["dim"]
             shards.append(meta)
+            emb = None  # release this shard's vectors before the next shard is encoded
     finally:
         bar.close()
         runner.close()
