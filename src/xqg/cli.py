@@ -146,7 +146,8 @@ def encode(
         ray=_ray_options(ray_address, workers),
     )
     c = manifest["counts"]
-    typer.echo(f"{c['rows']} {kind}s → {c['shards']} shard(s) in {out} (reused {c['reused_shards']})")
+    what = "queries" if kind == "query" else "passages"
+    typer.echo(f"{c['rows']} {what} → {c['shards']} shard(s) in {out} (reused {c['reused_shards']})")
 
 
 @app.command()

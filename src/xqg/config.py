@@ -115,7 +115,7 @@ class AugmentExperimentConfig(_Strict):
     tune_metric: str = "mrr@10"
     paper_alpha: float = Field(0.01, ge=0, le=1)
     strategies: list[str] = ["paper", "mean", "paper-norm", "mean-norm"]
-    alphas: list[float] = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5]
+    alphas: list[float] = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9]
     betas: list[float] = Field(
         [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
         description="multi-vector weight of the best generated-query score",

@@ -134,7 +134,8 @@ def encode_to_shards(
     reused = 0
     rows = 0
     dim: int | None = None
-    bar = progress_bar(total=total, desc=f"encode {kind}s", unit=kind[0], disable=not show_progress)
+    what = "queries" if kind == "query" else "passages"
+    bar = progress_bar(total=total, desc=f"encode {what}", unit=kind[0], disable=not show_progress)
 
     def tasks() -> Iterator[tuple[int, list[str], list[str]]]:
         for i, chunk in enumerate(_batched(records, shard_size)):
