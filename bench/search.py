@@ -81,16 +81,17 @@ def recall_at(found: np.ndarray, truth: np.ndarray, k: int) -> float:
 
 
 def run(
-    emb: Path, queries: np.ndarray, work: Path, specs: list[tuple[str, str | None]], k: int
+    emb: Path, queries: np.ndarray, work: Path, specs: list[tuple[str, str | None, int | None]], k: int
 ) -> list[dict]:
     rows = []
     truth = None
     flat_qps = None
-    for factory, params in specs:
-        idx_dir = work / f"index-{factory.replace(',', '_')}"
+    for factory, params, ef_c in specs:
+        idx_dir = work / (f"index-{factory.replace(',', '_')}" + (f"-efc{ef_c}" if ef_c else ""))
         if not (idx_dir / "manifest.json").exists():
             t = time.perf_counter()
-            build_index(emb, idx_dir, IndexConfig(factory=factory), show_progress=False)
+            cfg = IndexConfig(factory=factory, hnsw_ef_construction=ef_c)
+            build_index(emb, idx_dir, cfg, show_progress=False)
             built = time.perf_counter() - t
         else:
             built = float("nan")
@@ -107,7 +108,9 @@ def run(
             flat_qps = x_qps
         rows.append(
             {
-                "index": factory + (f" ({params})" if params else ""),
+                "index": factory
+                + (f" efConstruction={ef_c}" if ef_c else "")
+                + (f" ({params})" if params else ""),
                 "recall@10": recall_at(found, truth, k),
                 "xqg_qps": x_qps,
                 "faiss_qps": r_qps,
@@ -147,19 +150,22 @@ def main() -> None:
         faiss.omp_set_num_threads(args.threads)
     k = 10
     nlist = max(64, int(4 * np.sqrt(args.n)))
-    specs: list[tuple[str, str | None]] = [
-        ("Flat", None),
-        ("HNSW32", "efSearch=64"),
-        ("HNSW32", "efSearch=128"),
+    hn = ("HNSW32", 200)
+    specs: list[tuple[str, str | None, int | None]] = [
+        ("Flat", None, None),
+        (hn[0], "efSearch=64", hn[1]),
+        (hn[0], "efSearch=128", hn[1]),
+        (hn[0], "efSearch=256", hn[1]),
     ]
     if not args.quick:
         specs += [
-            ("HNSW32", "efSearch=256"),
-            (f"IVF{nlist},PQ48", "nprobe=16"),
-            (f"IVF{nlist},PQ48", "nprobe=64"),
+            ("HNSW32", "efSearch=256", None),  # faiss's default efConstruction = 40, for comparison
+            (f"IVF{nlist},PQ48", "nprobe=16", None),
+            (f"IVF{nlist},PQ48", "nprobe=64", None),
+            (f"IVF{nlist},PQ48,RFlat", "nprobe=64,k_factor=8", None),  # PQ candidates re-ranked exactly
         ]
     else:
-        specs += [(f"IVF{nlist},PQ48", "nprobe=32")]
+        specs += [(f"IVF{nlist},PQ48", "nprobe=32", None)]
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="xqg-bench-search-"))
     emb = work / "emb"
@@ -182,7 +188,7 @@ def main() -> None:
             raise SystemExit("--real needs --real-queries")
         print(f"\nreal: {EmbeddingShards.open(args.real).rows:,} passages, {len(q_ids)} queries")
         real_rows = run(args.real, np.ascontiguousarray(q, np.float32), work / "real",
-                        [("Flat", None), ("HNSW32", "efSearch=128")], k)  # fmt: skip
+                        [("Flat", None, None), ("HNSW32", "efSearch=128", None)], k)  # fmt: skip
         print("\n" + table(real_rows))
 
 

@@ -77,6 +77,9 @@ class IndexConfig(_Strict):
     metric: Literal["ip", "l2"] = "ip"
     per_shard: bool = Field(False, description="one FAISS index per embedding shard (bounded memory)")
     train_size: int = Field(100_000, ge=1, description="vectors sampled to train IVF/PQ/SQ indexes")
+    hnsw_ef_construction: int | None = Field(
+        None, ge=1, description="HNSW build breadth (faiss default 40; 200 builds a better graph, slower)"
+    )
 
 
 class SearchConfig(_Strict):

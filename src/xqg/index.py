@@ -40,6 +40,17 @@ def new_index(dim: int, factory: str, metric: str) -> faiss.Index:
         raise XqgError(f"faiss cannot build index '{factory}' for dim {dim}: {e}") from None
 
 
+def _set_ef_construction(index: faiss.Index, ef: int) -> None:
+    """Set HNSW's efConstruction on the graph inside ``index`` (through IDMap / pre-transforms)."""
+    idx = faiss.downcast_index(index)
+    while not isinstance(idx, faiss.IndexHNSW):
+        inner = getattr(idx, "index", None)
+        if inner is None:
+            raise XqgError(f"hnsw_ef_construction is set but '{type(idx).__name__}' has no HNSW graph")
+        idx = faiss.downcast_index(inner)
+    idx.hnsw.efConstruction = ef
+
+
 def _training_sample(shards: EmbeddingShards, n: int, seed: int) -> np.ndarray:
     """A seeded uniform sample of up to ``n`` rows, read shard by shard (bounded memory)."""
     rng = np.random.default_rng(seed)
@@ -83,6 +94,8 @@ def build_index(
         old.unlink()
 
     template = new_index(shards.dim, cfg.factory, cfg.metric)
+    if cfg.hnsw_ef_construction is not None:
+        _set_ef_construction(template, cfg.hnsw_ef_construction)
     if not template.is_trained:
         template.train(_training_sample(shards, train_size, seed))
 

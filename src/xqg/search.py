@@ -90,11 +90,14 @@ class Searcher:
         order = np.lexsort((i, -key), axis=-1)[:, :k]
         d = np.take_along_axis(d, order, axis=1)
         i = np.take_along_axis(i, order, axis=1)
+        d = d.astype(np.float32, copy=False)
+        if (i >= 0).all():  # the common case: one vectorised id lookup for the whole batch
+            return Hits(self.all_ids[i].tolist(), list(d))
         docids, scores = [], []
         for row_d, row_i in zip(d, i, strict=True):
             keep = row_i >= 0
             docids.append(self.all_ids[row_i[keep]].tolist())
-            scores.append(row_d[keep].astype(np.float32))
+            scores.append(row_d[keep])
         return Hits(docids, scores)
 
 
