@@ -162,7 +162,7 @@ def main() -> None:
             ("HNSW32", "efSearch=256", None),  # faiss's default efConstruction = 40, for comparison
             (f"IVF{nlist},PQ48", "nprobe=16", None),
             (f"IVF{nlist},PQ48", "nprobe=64", None),
-            (f"IVF{nlist},PQ48,RFlat", "nprobe=64,k_factor=8", None),  # PQ candidates re-ranked exactly
+            (f"IVF{nlist},PQ48,RFlat", "nprobe=64,k_factor_rf=8", None),  # PQ candidates re-ranked exactly
         ]
     else:
         specs += [(f"IVF{nlist},PQ48", "nprobe=32", None)]
