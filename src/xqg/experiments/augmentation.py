@@ -508,6 +508,12 @@ def _diagnostics(cv: CorpusVectors, test: SplitVectors, langs: Sequence[str], n:
     return out
 
 
+def _significant(row: Any, metric: str, level: float, sign: int) -> bool:
+    """A language row whose Δ has ``sign`` and whose p is below ``level`` (a p of 0.0 counts)."""
+    p, d = row.p.get(metric), row.delta.get(metric)
+    return p is not None and d is not None and p < level and d * sign > 0
+
+
 def _summary(
     cfg: ExperimentConfig,
     systems: dict[str, Spec],
@@ -541,14 +547,8 @@ def _summary(
                 "p": {m: r.p.get(m) for m in table.metrics} if table.compared else None,
             }
         if table.compared:
-            sig_up = [
-                lang for lang in non_en
-                if (rows[lang].p.get(metric) or 1) < a.alpha_level and (rows[lang].delta.get(metric) or 0) > 0
-            ]  # fmt: skip
-            sig_down = [
-                lang for lang in cfg.langs
-                if (rows[lang].p.get(metric) or 1) < a.alpha_level and (rows[lang].delta.get(metric) or 0) < 0
-            ]  # fmt: skip
+            sig_up = [lang for lang in non_en if _significant(rows[lang], metric, a.alpha_level, +1)]
+            sig_down = [lang for lang in cfg.langs if _significant(rows[lang], metric, a.alpha_level, -1)]
             base = tables["baseline"]
             base_rows = {r.label: r for r in base.rows}
             rel = [
