@@ -675,6 +675,56 @@ def train_generator_cmd(
     typer.echo(f"generator training written to {run}")
 
 
+@app.command("train-retriever")
+def train_retriever_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="run folder: model/, checkpoints/, loss.csv/png")],
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML/TOML file with RetrieverTrainConfig keys")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Tevatron training JSONL (query, positives, negatives)")
+    ] = None,
+    xquad_langs: Annotated[
+        str | None,
+        typer.Option(help="or: XQuAD train-split questions in these languages → English paragraphs"),
+    ] = None,
+    model: ModelOpt = None,
+    loss: Annotated[str | None, typer.Option(help="mnrl | cached-mnrl (GradCache, large batches)")] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    mini_batch_size: Annotated[int | None, typer.Option(help="cached-mnrl: texts per forward pass")] = None,
+    negatives: Annotated[int | None, typer.Option(help="hard negatives per query")] = None,
+    temperature: Annotated[float | None, typer.Option()] = None,
+    lr: Annotated[float | None, typer.Option()] = None,
+    max_steps: Annotated[int | None, typer.Option()] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="continue from the last checkpoint")
+    ] = True,
+) -> None:
+    """Contrastive bi-encoder training (InfoNCE, in-batch + hard negatives) on sentence-transformers'
+    trainer; the result is a model folder any --model / encoder.model accepts."""
+    from xqg.config import load_config_file, parse_config
+    from xqg.train.retriever import RetrieverTrainConfig, tevatron_rows, train_retriever, xquad_training_rows
+
+    data_cfg: dict[str, Any] = load_config_file(config) if config else {}
+    flags = {"loss": loss, "batch_size": batch_size, "mini_batch_size": mini_batch_size,
+             "negatives": negatives, "temperature": temperature, "learning_rate": lr,
+             "max_steps": max_steps, "seed": seed}  # fmt: skip
+    data_cfg.update({k: v for k, v in flags.items() if v is not None})
+    if model is not None:
+        data_cfg.setdefault("encoder", {})["model"] = model
+    cfg = parse_config(RetrieverTrainConfig, data_cfg, str(config or "command line"))
+    if (data is None) == (xquad_langs is None):
+        _fail("give exactly one of --data (Tevatron JSONL) or --xquad-langs")
+    if data is not None:
+        rows, info = tevatron_rows(data), {"tevatron": str(data.resolve())}
+    else:
+        langs = _langs(xquad_langs) or []
+        rows, info = xquad_training_rows(langs), {"xquad_train_split": langs}
+    final = train_retriever(rows, out, cfg, resume=resume, data_info=info)
+    typer.echo(f"{len(rows)} training rows, {cfg.max_steps} steps → {final}")
+
+
 def main() -> None:
     """Entry point that turns xqg's input errors into a message and exit status 2."""
     import os

@@ -1,0 +1,227 @@
+"""Retriever (xDR) training: contrastive bi-encoder fine-tuning on sentence-transformers' trainer.
+
+The paper trains its xDR with Tevatron: InfoNCE over in-batch negatives plus sampled hard
+negatives. sentence-transformers implements exactly that loss
+(``MultipleNegativesRankingLoss``: softmax over the batch's passages, temperature = 1/scale) and
+its gradient-cached variant (``CachedMultipleNegativesRankingLoss``, GradCache), which makes large
+batches fit in small memory; its trainer brings checkpoints, resume, schedulers and logging. xqg
+adds what a retrieval user needs around it:
+
+* the training rows come from Tevatron JSONL (``Tevatron/xor-tydi``-style files) or are built from
+  XQuAD **train-split** articles (a question in any language → its English paragraph; never a dev
+  or test article);
+* the model starts from any encoder xqg can load (the offline e5-small by default) with xqg's
+  pooling, normalisation and prefixes, so the trained folder is a drop-in ``encoder.model``;
+* the run folder holds ``training.json`` (config, data counts, seed), ``loss.csv`` and
+  ``loss.png``, and ``checkpoints/``; a rerun resumes from the last checkpoint and ends with the
+  same weights as an uninterrupted run (``tests/test_train_retriever.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from xqg.config import EncoderConfig
+from xqg.errors import XqgError
+from xqg.io import atomic_open, write_json
+
+
+class RetrieverTrainConfig(BaseModel):
+    """Settings of one retriever training run (YAML/TOML keys of ``xqg train-retriever -c``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoder: EncoderConfig = EncoderConfig()
+    loss: Literal["mnrl", "cached-mnrl"] = "mnrl"
+    temperature: float = Field(0.05, gt=0, description="softmax temperature (scale = 1/temperature)")
+    batch_size: int = Field(32, ge=2, description="queries per batch; every other passage is a negative")
+    mini_batch_size: int = Field(8, ge=1, description="cached-mnrl: texts per forward pass (GradCache)")
+    negatives: int = Field(1, ge=0, description="hard negatives per query (from the training rows)")
+    learning_rate: float = Field(2e-5, gt=0)
+    max_steps: int = Field(200, ge=1)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = 0.01
+    seed: int = 0
+    save_steps: int = Field(50, ge=1)
+    logging_steps: int = Field(5, ge=1)
+
+
+TrainRow = tuple[str, str, Sequence[str]]
+"""(query text, positive passage text, hard negative passage texts)."""
+
+
+def xquad_training_rows(langs: Sequence[str], *, data_dir: Any = None) -> list[TrainRow]:
+    """XQuAD **train-split** questions (any language) → their English paragraph, no negatives."""
+    from xqg.data.benchmarks.xquad import load_xquad
+
+    bench = load_xquad(list(langs), split="train", data_dir=data_dir)
+    text = {p.id: p.text for p in bench.corpus}
+    return [(q.text, text[next(iter(bench.qrels[q.id]))], ()) for q in bench.all_queries()]
+
+
+def tevatron_rows(path: str | Path) -> list[TrainRow]:
+    """Rows from a Tevatron training JSONL (first positive; negatives in file order)."""
+    from xqg.data.tevatron import iter_tevatron_train
+
+    return [
+        (ex.query, ex.positive_passages[0].text, tuple(n.text for n in ex.negative_passages))
+        for ex in iter_tevatron_train(path)
+    ]
+
+
+def _dataset(rows: Sequence[TrainRow], negatives: int) -> Any:
+    from datasets import Dataset
+
+    if not rows:
+        raise XqgError("no training rows")
+    cols: dict[str, list[str]] = {"anchor": [r[0] for r in rows], "positive": [r[1] for r in rows]}
+    if negatives:
+        short = [i for i, r in enumerate(rows) if len(r[2]) < negatives]
+        if short:
+            raise XqgError(
+                f"{len(short)} training rows have fewer than {negatives} hard negatives "
+                f"(e.g. row {short[0]}); mine negatives first or lower `negatives`"
+            )
+        for j in range(negatives):
+            cols[f"negative_{j + 1}"] = [r[2][j] for r in rows]
+    return Dataset.from_dict(cols)
+
+
+def build_model(encoder: EncoderConfig) -> Any:
+    """A SentenceTransformer with xqg's pooling / normalisation over the resolved model folder."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    from xqg.models.sources import resolve_model
+
+    path = resolve_model(encoder.model)
+    word = Transformer(str(path), max_seq_length=max(encoder.query_max_length, encoder.passage_max_length))
+    modules = [word, Pooling(word.get_embedding_dimension(), pooling_mode=encoder.pooling)]
+    if encoder.normalize:
+        modules.append(Normalize())
+    device = None if encoder.device == "auto" else encoder.device
+    return SentenceTransformer(modules=modules, device=device)
+
+
+def _last_checkpoint(ckpt_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+
+
+def train_retriever(
+    rows: Sequence[TrainRow],
+    out_dir: str | Path,
+    config: RetrieverTrainConfig | None = None,
+    *,
+    resume: bool = True,
+    callbacks: Iterable[Any] = (),
+    data_info: dict[str, Any] | None = None,
+) -> Path:
+    """Train, write ``out_dir/model`` (a model folder any xqg ``encoder.model`` accepts) and return it.
+
+    With ``resume`` a rerun continues from the last checkpoint in ``out_dir/checkpoints``.
+    """
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer import losses
+
+    cfg = config or RetrieverTrainConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out / "checkpoints"
+    dataset = _dataset(rows, cfg.negatives)
+    model = build_model(cfg.encoder)
+    scale = 1.0 / cfg.temperature
+    if cfg.loss == "mnrl":
+        loss = losses.MultipleNegativesRankingLoss(model, scale=scale)
+    else:
+        loss = losses.CachedMultipleNegativesRankingLoss(
+            model, scale=scale, mini_batch_size=cfg.mini_batch_size
+        )
+    prompts = {"anchor": cfg.encoder.query_prefix, "positive": cfg.encoder.passage_prefix}
+    prompts.update({f"negative_{j + 1}": cfg.encoder.passage_prefix for j in range(cfg.negatives)})
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(ckpt_dir),
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        max_steps=cfg.max_steps,
+        warmup_ratio=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        save_steps=cfg.save_steps,
+        logging_steps=cfg.logging_steps,
+        save_total_limit=2,
+        report_to=[],
+        prompts=prompts,
+        batch_sampler="no_duplicates",
+        dataloader_drop_last=True,
+        disable_tqdm=False,
+        use_cpu=cfg.encoder.device == "cpu",
+    )
+    if len(dataset) < cfg.batch_size:
+        raise XqgError(f"{len(dataset)} training rows are fewer than one batch of {cfg.batch_size}")
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=list(callbacks)
+    )
+    last = _last_checkpoint(ckpt_dir) if resume else None
+    trainer.train(resume_from_checkpoint=last)
+
+    final = out / "model"
+    model.save(str(final))
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    _write_loss(out, history)
+    write_json(
+        out / "training.json",
+        {
+            "config": cfg.model_dump(),
+            "rows": len(dataset),
+            "data": data_info or {},
+            "resumed_from": last,
+            "steps": trainer.state.global_step,
+            "loss": "InfoNCE over in-batch + hard negatives (sentence-transformers "
+            f"{type(loss).__name__}, scale {scale:g})",
+        },
+    )
+    return final
+
+
+def _write_loss(out: Path, history: list[dict[str, Any]]) -> None:
+    with atomic_open(out / "loss.csv") as fh:
+        w = csv.writer(fh)
+        w.writerow(["step", "loss", "learning_rate"])
+        for h in history:
+            w.writerow([h.get("step"), h.get("loss"), h.get("learning_rate")])
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xqg.io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([h["step"] for h in history], [h["loss"] for h in history], marker=".")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title("retriever training (InfoNCE)", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(out / "loss.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def mean_loss(history_csv: str | Path, first: bool, k: int = 2) -> float:
+    """Mean of the first (or last) ``k`` logged losses in ``loss.csv`` (for reports and tests)."""
+    with open(history_csv, encoding="utf-8") as fh:
+        vals = [float(r["loss"]) for r in csv.DictReader(fh) if r["loss"] not in ("", "None")]
+    part = vals[:k] if first else vals[-k:]
+    return math.fsum(part) / len(part)
