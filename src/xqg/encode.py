@@ -160,10 +160,9 @@ def encode_to_shards(
             encoder = BiEncoder(cfg)
         return encoder.encode(payload[0], kind=payload[1], progress=bar.update)
 
-    from xqg.distributed import EncodeWorker, make_runner
+    from xqg.distributed import EncodeWorker, make_runner, ordered_compute
 
     runner = make_runner(backend, compute, EncodeWorker, "encode", cfg, ray)
-    from xqg.distributed import ordered_compute
 
     try:
         for (i, ids, _), emb in ordered_compute(tasks(), needs, runner):

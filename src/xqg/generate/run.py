@@ -167,10 +167,9 @@ def generate_queries(
         items, k, seed = payload
         return generator.generate(items, k, seed, progress=bar.update)
 
-    from xqg.distributed import GenerateWorker, make_runner
+    from xqg.distributed import GenerateWorker, make_runner, ordered_compute
 
     runner = make_runner(backend, compute, GenerateWorker, "generate", config, ray)
-    from xqg.distributed import ordered_compute
 
     try:
         for (i, chunk, ids, ids_sha), texts in ordered_compute(tasks(), needs, runner):
