@@ -21,30 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-LANGS = ["ar", "bn", "fi", "ja", "ko", "ru", "te"]
-
-
-class RandomEncoder:
-    """Seeded random unit vectors, one per text (stands in for the model)."""
-
-    def __init__(self, dim: int, seed: int) -> None:
-        from xqg.config import EncoderConfig
-
-        self.config = EncoderConfig(model="synthetic")
-        self.rng = np.random.default_rng(seed)
-        self.dim = dim
-
-    def encode(self, texts, kind, progress=None):  # noqa: ANN001
-        v = self.rng.standard_normal((len(texts), self.dim), dtype=np.float32)
-        v /= np.linalg.norm(v, axis=1, keepdims=True)
-        if progress:
-            progress(len(texts))
-        return v
-
-    def describe(self):
-        return {"model": {"spec": "synthetic"}}
+from augment_memory import LANGS, RandomEncoder  # bench/ is on sys.path when this file runs
 
 
 def stage(args: argparse.Namespace) -> None:

@@ -138,7 +138,7 @@ def _query_rows(
     return out, per_lang
 
 
-def _accumulate(q_sum: np.ndarray, q_count: np.ndarray, local_rows: np.ndarray, vectors: np.ndarray) -> None:
+def accumulate(q_sum: np.ndarray, q_count: np.ndarray, local_rows: np.ndarray, vectors: np.ndarray) -> None:
     """Add each vector into row ``local_rows[i]`` of ``q_sum`` (one sparse product) and count it."""
     m = sp.csr_matrix(
         (np.ones(len(local_rows)), (local_rows, np.arange(len(local_rows)))),
@@ -217,7 +217,7 @@ def augment(
             emb = np.load(path, mmap_mode="r", allow_pickle=False)
             for c in range(0, len(sel), _CHUNK):  # bounded copies, whatever the query shard size
                 part = sel[c : c + _CHUNK]
-                _accumulate(q_sum, q_count, rows[part] - start, emb[part])
+                accumulate(q_sum, q_count, rows[part] - start, emb[part])
             del emb
         missing = int(np.sum(q_count == 0))
         if missing and require_all:
@@ -286,7 +286,7 @@ def query_sums(
     for rows, (_, emb) in zip(q_rows, queries, strict=True):
         sel = np.nonzero(rows >= 0)[0]
         if len(sel):
-            _accumulate(q_sum, q_count, rows[sel], emb[sel])
+            accumulate(q_sum, q_count, rows[sel], emb[sel])
     return ids, p.astype(np.float64), q_sum, q_count
 
 

@@ -140,14 +140,12 @@ def encode_to_shards(
     def tasks() -> Iterator[tuple[int, list[str], list[str]]]:
         for i, chunk in enumerate(_batched(records, shard_size)):
             ids = [str(r[0]) for r in chunk]
-            if len(set(ids)) != len(ids):
-                dup = next(x for x in ids if ids.count(x) > 1)
-                raise XqgError(f"duplicate id '{dup}' in the input to encode ({out_dir})")
-            if unique_ids == "check":
-                for x in ids:
-                    if x in seen:
-                        raise XqgError(f"duplicate id '{x}' in the input to encode ({out_dir})")
-                    seen.add(x)
+            # "check": one set over the whole input; "given": within this shard only.
+            known = seen if unique_ids == "check" else set()
+            for x in ids:
+                if x in known:
+                    raise XqgError(f"duplicate id '{x}' in the input to encode ({out_dir})")
+                known.add(x)
             yield i, ids, [r[1] for r in chunk]
 
     def needs(task: tuple[int, list[str], list[str]]) -> tuple[list[str], str] | None:

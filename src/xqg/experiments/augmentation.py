@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from xqg.augment import augment, get_fusion
+from xqg.augment import accumulate, augment, get_fusion
 from xqg.config import AugmentExperimentConfig, ExperimentConfig
 from xqg.encode import (
     EmbeddingShards,
@@ -105,8 +105,8 @@ class CorpusVectors:
 
     def sums(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         q_sum = np.zeros_like(self.passages)
-        np.add.at(q_sum, self.gen_row[mask], self.gen[mask].astype(np.float64))
-        q_count = np.bincount(self.gen_row[mask], minlength=len(self.pids))
+        q_count = np.zeros(len(self.pids), dtype=np.int64)
+        accumulate(q_sum, q_count, self.gen_row[mask], self.gen[mask])
         return q_sum, q_count
 
     def fused(self, strategy: str, alpha: float, mask: np.ndarray) -> np.ndarray:
