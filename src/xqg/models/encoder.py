@@ -83,6 +83,22 @@ class BiEncoder:
         except OSError as e:
             raise XqgError(f"cannot load model '{cfg.model}' ({self.model_path}): {e}") from e
         self.model.to(self.device).eval()
+        # Separate towers: passages go through their own weights (e.g. the frozen teacher of a
+        # distilled query encoder, so an existing passage index stays valid).
+        self.passage_model = self.model
+        if cfg.passage_model is not None and resolve_model(cfg.passage_model) != self.model_path:
+            p_path = resolve_model(cfg.passage_model)
+            try:
+                self.passage_model = AutoModel.from_pretrained(p_path, dtype=_DTYPES[cfg.dtype])
+            except OSError as e:
+                raise XqgError(f"cannot load passage model '{cfg.passage_model}' ({p_path}): {e}") from e
+            self.passage_model.to(self.device).eval()
+            if int(self.passage_model.config.hidden_size) != int(self.model.config.hidden_size):
+                raise XqgError(
+                    f"passage model '{cfg.passage_model}' has dimension "
+                    f"{self.passage_model.config.hidden_size}, the query model "
+                    f"{self.model.config.hidden_size}: towers must share the space"
+                )
         self._pool = get_pooling(cfg.pooling)
         self.dim = int(self.model.config.hidden_size)
 
@@ -125,9 +141,9 @@ class BiEncoder:
         """Embed ``texts`` in input order as float32 ``(n, dim)``; ``progress(n_done)`` after each batch."""
         cfg = self.config
         if kind == "query":
-            prefix, max_len = cfg.query_prefix, cfg.query_max_length
+            prefix, max_len, model = cfg.query_prefix, cfg.query_max_length, self.model
         elif kind == "passage":
-            prefix, max_len = cfg.passage_prefix, cfg.passage_max_length
+            prefix, max_len, model = cfg.passage_prefix, cfg.passage_max_length, self.passage_model
         else:
             raise XqgError(f"kind must be 'query' or 'passage', not '{kind}'")
         n = len(texts)
@@ -158,7 +174,7 @@ class BiEncoder:
                     batch[r, : len(row)] = torch.tensor(row, dtype=torch.long)
                     mask[r, : len(row)] = 1
                 batch, mask = batch.to(self.device), mask.to(self.device)
-                hidden = self.model(input_ids=batch, attention_mask=mask).last_hidden_state
+                hidden = model(input_ids=batch, attention_mask=mask).last_hidden_state
                 emb = self._pool(hidden, mask).float()
                 if cfg.normalize:
                     emb = torch.nn.functional.normalize(emb, p=2, dim=-1)
@@ -171,4 +187,7 @@ class BiEncoder:
         """What a manifest records about this encoder: the config plus where the weights came from."""
         from xqg.models.sources import model_info
 
-        return {"config": self.config.model_dump(), "model": model_info(self.config.model), "dim": self.dim}
+        info = {"config": self.config.model_dump(), "model": model_info(self.config.model), "dim": self.dim}
+        if self.config.passage_model is not None:
+            info["passage_model"] = model_info(self.config.passage_model)
+        return info

@@ -1,0 +1,218 @@
+"""The grid's report: ``results.md`` + ``results.json`` + PNGs (Δ heatmap, xQG-on-top bars, loss
+curves copied from each training/distillation run, bitext accuracy before/after distillation)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xqg.evaluate.tables import LanguageTable
+from xqg.io import atomic_open, atomic_path, read_json, write_json
+
+LEVEL = 0.05
+
+
+def _rows(table: LanguageTable) -> dict[str, Any]:
+    return {r.label: r for r in table.rows}
+
+
+def _cell(row: Any, metric: str, compared: bool) -> str:
+    v = row.values.get(metric)
+    if v is None or v != v:
+        return ""
+    text = f"{v:.3f}"
+    if compared:
+        p, d = row.p.get(metric), row.delta.get(metric)
+        if p is not None and d is not None and p < LEVEL and d != 0:
+            text = f"**{text}**{'↑' if d > 0 else '↓'}"
+    return text
+
+
+def _savefig(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _heatmap(path: Path, cells: dict[str, LanguageTable], langs: list[str], metric: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(cells)
+    cols = [*langs, "avg"]
+    delta = np.array(
+        [[(_rows(cells[n])[c].delta.get(metric) or 0.0) if c in _rows(cells[n]) else np.nan for c in cols]
+         for n in names]
+    )  # fmt: skip
+    pvals = np.array([[(_rows(cells[n])[c].p.get(metric) or 1.0) for c in cols] for n in names])
+    lim = max(0.01, float(np.nanmax(np.abs(delta))))
+    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(cols), 0.8 + 0.42 * len(names)))
+    im = ax.imshow(delta, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(cols)):
+            mark = "*" if pvals[i, j] < LEVEL and delta[i, j] != 0 else ""
+            ax.text(j, i, f"{delta[i, j] * 100:+.1f}{mark}", ha="center", va="center", fontsize=7)
+    ax.set_title(f"Δ {metric} ×100 vs the untrained baseline (* p < {LEVEL}, paired permutation)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.025)
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def _xqg_bars(path: Path, effect: dict[str, LanguageTable], langs: list[str], metric: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(effect)
+    cols = [*langs, "avg"]
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    for k, name in enumerate(names):
+        rows = _rows(effect[name])
+        d = [rows[c].delta.get(metric) or 0.0 for c in cols]
+        sig = [(rows[c].p.get(metric) or 1.0) < LEVEL for c in cols]
+        xs = np.arange(len(cols)) + (k - (len(names) - 1) / 2) * width
+        bars = ax.bar(xs, d, width, label=name)
+        for b, s in zip(bars, sig, strict=True):
+            if s:
+                b.set_hatch("//")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_ylabel(f"Δ {metric} (xQG on − off)")
+    ax.set_title(f"What xQG adds on top of each model (hatched: p < {LEVEL})", fontsize=10)
+    ax.legend(fontsize=7, ncol=3)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def _bitext_section(summary: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for name, run in summary.get("runs", {}).items():
+        f = Path(run) / "bitext.json"
+        if not f.is_file():
+            continue
+        data = read_json(f)
+        lines += [f"**{name}** — held-out bitext retrieval accuracy (top-1), teacher → distilled:", ""]
+        lines += [
+            "| source | lang | X→en before | X→en after | en→X before | en→X after |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for source in ("tatoeba", "ntrex"):
+            before, after = data["teacher"].get(source, {}), data["distilled"].get(source, {})
+            for lang in sorted(before):
+                b, a = before[lang], after.get(lang, {})
+                lines.append(
+                    f"| {source} | {lang} | {b['x2en']:.3f} | {a.get('x2en', float('nan')):.3f} | "
+                    f"{b['en2x']:.3f} | {a.get('en2x', float('nan')):.3f} |"
+                )
+            if before:
+                mb = np.mean([before[x]["x2en"] for x in before])
+                ma = np.mean([after[x]["x2en"] for x in after])
+                eb = np.mean([before[x]["en2x"] for x in before])
+                ea = np.mean([after[x]["en2x"] for x in after])
+                lines.append(f"| {source} | **avg** | {mb:.3f} | **{ma:.3f}** | {eb:.3f} | **{ea:.3f}** |")
+        lines.append("")
+    return lines
+
+
+def write_grid_report(
+    rep: Path,
+    summary: dict[str, Any],
+    cells: dict[str, LanguageTable],
+    effect: dict[str, LanguageTable],
+    out_dir: Path,
+    *,
+    command: str | None = None,
+) -> None:
+    rep.mkdir(parents=True, exist_ok=True)
+    langs, metric = summary["langs"], summary["metric"]
+    cols = [*langs, "avg"]
+    lines = [f"# {summary['name']}: retriever training × distillation × xQG on XQuAD", ""]
+    if command:
+        lines += ["Regenerate with:", "", "```bash", command, "```", ""]
+    lines += [
+        f"{metric} on the XQuAD **test** split, per language. Each model is evaluated without xQG and "
+        "with xQG (fusion strategy and α chosen on dev for that model: "
+        + "; ".join(f"{n}: {d}" for n, d in summary["xqg_settings"].items())
+        + f"). **Bold**↑/↓: significant (paired permutation, p < {LEVEL}) against the untrained baseline.",
+        "",
+    ]
+    names = list(cells)
+    lines += ["| lang | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for c in cols:
+        lines.append(
+            f"| {c} | "
+            + " | ".join(_cell(_rows(cells[n])[c], metric, cells[n].compared) for n in names)
+            + " |"
+        )
+    lines += ["", "![Δ vs baseline](grid_delta.png)", ""]
+
+    lines += [
+        "## What xQG adds on top of each model",
+        "",
+        f"Δ {metric} of xQG on vs off within the same model, with the paired permutation p.",
+        "",
+    ]
+    lines += [
+        "| lang | " + " | ".join(f"{n} Δ | p" for n in effect) + " |",
+        "|---|" + "---:|---:|" * len(effect),
+    ]
+    for c in cols:
+        parts = []
+        for n in effect:
+            r = _rows(effect[n])[c]
+            d, p = r.delta.get(metric), r.p.get(metric)
+            parts.append(f"{d:+.3f} | {p:.3f}" if d is not None and p is not None else " | ")
+        lines.append(f"| {c} | " + " | ".join(parts) + " |")
+    counts = {
+        n: sum(
+            1
+            for c in langs
+            if c != "en"
+            and (_rows(effect[n])[c].p.get(metric) or 1) < LEVEL
+            and (_rows(effect[n])[c].delta.get(metric) or 0) > 0
+        )
+        for n in effect
+    }
+    lines += ["", "Significant xQG gains (of the non-English languages): "
+              + ", ".join(f"{n} {k}" for n, k in counts.items()), "",
+              "![xQG on top](xqg_on_top.png)", ""]  # fmt: skip
+
+    bitext = _bitext_section(summary)
+    if bitext:
+        lines += ["## Distillation: bitext retrieval before and after", "", *bitext]
+    losses = []
+    for name, run in summary.get("runs", {}).items():
+        src = Path(run) / "loss.png"
+        if src.is_file():
+            dst = rep / f"loss-{name.replace('+', '-')}.png"
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(src, tmp)
+            losses.append(f"![{name} loss]({dst.name})")
+    if losses:
+        lines += ["## Loss curves", "", *losses, ""]
+    lines += ["## Settings", "", "```json", _settings_json(summary), "```", ""]
+    _heatmap(rep / "grid_delta.png", cells, langs, metric)
+    _xqg_bars(rep / "xqg_on_top.png", effect, langs, metric)
+    with atomic_open(rep / "results.md") as fh:
+        fh.write("\n".join(lines))
+    write_json(rep / "results.json", summary)
+
+
+def _settings_json(summary: dict[str, Any]) -> str:
+    import json
+
+    cfg = dict(summary["config"])
+    keys = ("train", "mining", "distill", "zero_shot_langs", "cross_lingual_langs", "eval_dtype")
+    return json.dumps({k: cfg[k] for k in keys if k in cfg}, indent=1)
