@@ -863,6 +863,49 @@ def grid(
     typer.echo(f"report → {result.report_dir / 'results.md'}")
 
 
+#: The sections of the project report, in the order of the research questions.
+REPORT_SECTIONS = (
+    "reports/xquad-xqg",
+    "reports/analyses/alignment",
+    "reports/analyses/mutual-information",
+    "reports/analyses/misspellings",
+    "reports/analyses/resource-levels",
+    "reports/xquad-grid",
+)
+
+
+@app.command()
+def report(
+    sections: Annotated[
+        list[Path] | None,
+        typer.Argument(help="analysis or experiment-report folders, in order (default: the project's)"),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for report.md and report.html")] = Path(
+        "reports/report"
+    ),
+    title: Annotated[str, typer.Option(help="report title")] = "xqg: cross-lingual retrieval with xQG",
+    qa: Annotated[
+        list[str] | None,
+        typer.Option(help="QUESTION::ANSWER for a section without analysis.json (in order); repeatable"),
+    ] = None,
+) -> None:
+    """One Markdown + self-contained HTML report gathering the experiment, the training grid and the
+    analyses, each table and plot with the command that produced it."""
+    import shlex
+
+    from xqg.analyse.report import build_report
+
+    chosen = list(sections) if sections else [Path(s) for s in REPORT_SECTIONS if Path(s).is_dir()]
+    pairs: list[tuple[str, str]] | None = None
+    if qa:
+        bad = [x for x in qa if "::" not in x]
+        if bad:
+            _fail(f"--qa needs QUESTION::ANSWER, got {bad[0]!r}")
+        pairs = [tuple(x.split("::", 1)) for x in qa]  # type: ignore[misc]
+    path = build_report(out, chosen, title=title, questions=pairs, command="xqg " + shlex.join(sys.argv[1:]))
+    typer.echo(f"report → {path} and {path.with_suffix('.html')}")
+
+
 def main() -> None:
     """Entry point that turns xqg's input errors into a message and exit status 2."""
     import os

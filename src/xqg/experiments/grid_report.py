@@ -96,6 +96,54 @@ def _xqg_bars(path: Path, effect: dict[str, LanguageTable], langs: list[str], me
     _savefig(fig, path)
 
 
+def _resource_section(
+    cells: dict[str, LanguageTable], effect: dict[str, LanguageTable], langs: list[str], metric: str
+) -> list[str]:
+    """Mean Δ per resource group (Joshi et al. 2020 classes; see xqg.analyse.resource_levels)."""
+    from xqg.analyse.resource_levels import resource_group
+
+    groups: dict[str, list[str]] = {}
+    for lang in langs:
+        if lang != "en":
+            groups.setdefault(resource_group(lang), []).append(lang)
+    order = [g for g in ("low", "high") if g in groups]
+    lines = [
+        "## Low- vs high-resource languages",
+        "",
+        "Groups (English, the control, left out): "
+        + "; ".join(f"**{g}**: {', '.join(groups[g])}" for g in order)
+        + ". Classes from Joshi et al. 2020 (ACL); high = class ≥ 4 (xqg.analyse.resource_levels).",
+        "",
+        "| cell | "
+        + " | ".join(f"{g}: mean Δ vs baseline | {g}: langs sig. ↑" for g in order)
+        + " | "
+        + " | ".join(f"{g}: xQG on top Δ" for g in order)
+        + " |",
+        "|---|" + "---:|---:|" * len(order) + "---:|" * len(order),
+    ]
+    for name, table in cells.items():
+        rows = _rows(table)
+        parts = []
+        for g in order:
+            d = [rows[x].delta.get(metric) or 0.0 for x in groups[g]]
+            sig = sum(
+                1
+                for x in groups[g]
+                if (rows[x].p.get(metric) or 1) < LEVEL and (rows[x].delta.get(metric) or 0) > 0
+            )
+            parts.append(f"{np.mean(d):+.3f} | {sig}/{len(groups[g])}")
+        model = name.removesuffix("+xQG")
+        on_top = []
+        for g in order:
+            if name.endswith("+xQG") and model in effect:
+                er = _rows(effect[model])
+                on_top.append(f"{np.mean([er[x].delta.get(metric) or 0.0 for x in groups[g]]):+.3f}")
+            else:
+                on_top.append("")
+        lines.append(f"| {name} | " + " | ".join(parts) + " | " + " | ".join(on_top) + " |")
+    return [*lines, ""]
+
+
 def _bitext_section(summary: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for name, run in summary.get("runs", {}).items():
@@ -189,6 +237,7 @@ def write_grid_report(
               + ", ".join(f"{n} {k}" for n, k in counts.items()), "",
               "![xQG on top](xqg_on_top.png)", ""]  # fmt: skip
 
+    lines += _resource_section(cells, effect, langs, metric)
     bitext = _bitext_section(summary)
     if bitext:
         lines += ["## Distillation: bitext retrieval before and after", "", *bitext]
