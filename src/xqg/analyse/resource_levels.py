@@ -1,0 +1,1221 @@
+"""Do gains differ between low- and high-resource languages? Recall@k, precision@k and R@kt by group.
+
+**Grouping.** Languages are grouped by the taxonomy of Joshi et al. (2020), *The State and Fate of
+Linguistic Diversity and Inclusion in the NLP World* (ACL 2020, https://aclanthology.org/2020.acl-main.560),
+which puts every language in one of six classes by how much labelled and unlabelled data it had
+(0 "The Left-Behinds" … 5 "The Winners"). ``high`` = class ≥ ``high_min_class`` (default 4, i.e.
+classes 4–5), ``low`` = the rest (0–3). The classes below are the published ``lang2tax.txt``
+(https://microsoft.github.io/linguisticdiversity/assets/lang2tax.txt), which lists language
+*names*. This machine is offline, so the file itself was not fetched; the classes were read from two
+independent public copies that map it to ISO codes and agree on every language used here:
+``hamid-amir/data_lang2vec`` ``data/lang2tax.txt.codes`` (commit 7feb3a81, the DistaLs database
+input; lines ``iso,class,name``) and a FLORES tier script that lists the same file by ISO 639-3 code
+per class. Where a mapping from a benchmark code to a ``lang2tax`` name involves a judgement, it is
+recorded in :attr:`LanguageInfo.note` and printed in the analysis.
+
+**Second, objective signal.** Wikipedia size per language, from the List of Wikipedias (meta.wikimedia.org,
+accessed August 2020: article count) and the 2020-10-01 dumps (whitespace tokens after the XLM
+preprocessing script), as tabulated in ``mayhewsw/multilingual-data-stats`` ``wiki/wiki.csv``
+(commit 0adee01f). Article counts are inflated by bot-made stubs in some editions (Swedish, Vietnamese,
+Cebuano), so the token count is the better size measure; both are rough, dated numbers, used only
+for a rank correlation with the gains, never to form the groups.
+
+**Metrics.** Per query, by :func:`xqg.evaluate.metrics.evaluate_qrels` (ranx): ``recall@k`` =
+relevant in the top k / all relevant, ``precision@k`` = relevant in the top k / k, ``mrr@10``. On
+XQuAD every question has exactly one relevant paragraph, so precision@k = recall@k / k there; it is
+still computed by the general definition (and the identity is checked and reported), so runs with
+several relevant documents per query are scored correctly. ``R@kt`` (XOR-Retrieve: an answer string
+within the first k tokens of the ranked passages) by :mod:`xqg.evaluate.rkt` with the official rules.
+
+**Aggregation and tests.** A language's value is the mean over its queries; a group's value is the
+macro average over its languages (each language weighs the same, as the field's averages do). Gains
+are system − baseline on the same queries. Per language: a paired sign-flip permutation test; per
+group: :func:`xqg.evaluate.significance.macro_paired_test` (the same statistic for the macro
+average, with a stratified bootstrap CI). Whether the *gain* differs between the groups is tested
+with languages as the units: the low − high difference of mean per-language gains against every
+assignment of the same number of languages to ``low`` (exact; with 12 languages and 3 low ones there
+are 220 assignments, so p cannot go below 1/220 — few languages give little power, and the analysis
+says so).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xqg.errors import XqgError
+from xqg.types import Qrels, Run
+
+GROUPS: tuple[str, ...] = ("low", "high")
+DEFAULT_HIGH_MIN_CLASS = 4
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
+XQUAD_RKT_KS: tuple[int, ...] = (100, 500)
+"""XQuAD paragraphs are ~150 tokens, so the experiment's R@100t / R@500t are the informative ks."""
+XOR_RKT_KS: tuple[int, ...] = (2000, 5000)
+"""The official XOR-Retrieve ks."""
+MRR_K = 10
+
+JOSHI_CLASS_NAMES: dict[int, str] = {
+    0: "The Left-Behinds",
+    1: "The Scraping-Bys",
+    2: "The Hopefuls",
+    3: "The Rising Stars",
+    4: "The Underdogs",
+    5: "The Winners",
+}
+
+JOSHI_CITATION = (
+    "Joshi, Santy, Budhiraja, Bali, Choudhury (2020). The State and Fate of Linguistic Diversity and "
+    "Inclusion in the NLP World. ACL 2020, pp. 6282-6293. https://aclanthology.org/2020.acl-main.560"
+)
+JOSHI_SOURCE = (
+    "lang2tax.txt (https://microsoft.github.io/linguisticdiversity/assets/lang2tax.txt), read from the "
+    "copies hamid-amir/data_lang2vec data/lang2tax.txt.codes @ 7feb3a81 and a FLORES tier list by "
+    "ISO 639-3 code; both agree for every language here"
+)
+WIKI_SOURCE = (
+    "mayhewsw/multilingual-data-stats wiki/wiki.csv @ 0adee01f: article counts from meta.wikimedia.org "
+    "List of Wikipedias (accessed 2020-08); tokens = whitespace tokens of the 2020-10-01 dump after "
+    "XLM's get-data-wiki.sh preprocessing"
+)
+
+
+@dataclass(frozen=True)
+class LanguageInfo:
+    """One language: its Joshi class and Wikipedia size (2020), with any judgement call noted."""
+
+    code: str
+    name: str
+    lang2tax_name: str
+    joshi_class: int
+    wiki_articles: int
+    wiki_tokens: int
+    note: str = ""
+
+
+LANGUAGES: dict[str, LanguageInfo] = {
+    info.code: info
+    for info in (
+        LanguageInfo("en", "English", "english", 5, 6_171_405, 2_622_505_044),
+        LanguageInfo(
+            "ar",
+            "Arabic",
+            "arabic",
+            5,
+            1_069_379,
+            169_126_089,
+            "lang2tax lists the macrolanguage 'arabic' (5) and Egyptian Arabic separately (3); the "
+            "benchmarks are Modern Standard Arabic, so class 5",
+        ),
+        LanguageInfo("de", "German", "german", 5, 2_488_262, 946_132_694),
+        LanguageInfo("es", "Spanish", "spanish", 5, 1_631_829, 688_970_215),
+        LanguageInfo("ja", "Japanese", "japanese", 5, 1_232_093, 712_594_813),
+        LanguageInfo(
+            "zh",
+            "Chinese (Mandarin)",
+            "mandarin",
+            5,
+            1_151_113,
+            269_492_468,
+            "lang2tax has 'mandarin' (5), no 'chinese'; XQuAD zh and MKQA zh_cn are Simplified "
+            "Mandarin, so class 5",
+        ),
+        LanguageInfo("fi", "Finnish", "finnish", 4, 494_487, 98_712_322),
+        LanguageInfo("hi", "Hindi", "hindi", 4, 142_300, 43_915_945),
+        LanguageInfo("ko", "Korean", "korean", 4, 522_723, 81_063_675),
+        LanguageInfo("ru", "Russian", "russian", 4, 1_666_830, 575_335_225),
+        LanguageInfo(
+            "sv",
+            "Swedish",
+            "swedish",
+            4,
+            3_652_646,
+            360_709_245,
+            "article count inflated by bot stubs (Lsjbot); tokens are the better size measure",
+        ),
+        LanguageInfo("tr", "Turkish", "turkish", 4, 367_896, 75_354_794),
+        LanguageInfo(
+            "vi",
+            "Vietnamese",
+            "vietnamese",
+            4,
+            1_256_994,
+            180_247_477,
+            "article count inflated by bot stubs; tokens are the better size measure",
+        ),
+        LanguageInfo("bn", "Bengali", "bengali", 3, 95_617, 42_126_320),
+        LanguageInfo("el", "Greek", "greek", 3, 182_546, 78_796_996),
+        LanguageInfo(
+            "ms",
+            "Malay",
+            "malay",
+            3,
+            343_638,
+            38_876_137,
+            "lang2tax 'malay' (3); the copies code it zlm / zsm (Standard Malay), same class",
+        ),
+        LanguageInfo("ro", "Romanian", "romanian", 3, 412_469, 83_624_589),
+        LanguageInfo("th", "Thai", "thai", 3, 139_917, 44_215_268),
+        LanguageInfo("km", "Khmer", "khmer", 1, 8_311, 9_889_328),
+        LanguageInfo("te", "Telugu", "telugu", 1, 69_706, 40_619_645),
+    )
+}
+
+LANG_ALIASES: dict[str, str] = {"zh_cn": "zh", "zh-cn": "zh", "zh-hans": "zh"}
+"""Benchmark spellings of the same language (MKQA writes Simplified Chinese as ``zh_cn``)."""
+
+
+def canonical_lang(lang: str) -> str:
+    """The code :data:`LANGUAGES` uses for ``lang`` (stripped, lower-cased, aliases resolved)."""
+    code = lang.strip().lower()
+    code = LANG_ALIASES.get(code, code)
+    if code not in LANGUAGES:
+        raise XqgError(
+            f"language '{lang}' has no resource level in xqg.analyse.resource_levels (known: "
+            f"{' '.join(sorted(LANGUAGES))}); add it with its Joshi et al. 2020 class and source"
+        )
+    return code
+
+
+def _check_threshold(high_min_class: int) -> None:
+    if (
+        isinstance(high_min_class, bool)
+        or not isinstance(high_min_class, int)
+        or not 1 <= high_min_class <= 5
+    ):
+        raise XqgError(f"high_min_class must be an integer class 1-5, got {high_min_class!r}")
+
+
+def joshi_class(lang: str) -> int:
+    """Joshi et al. 2020 class (0-5) of ``lang``."""
+    return LANGUAGES[canonical_lang(lang)].joshi_class
+
+
+def resource_group(lang: str, high_min_class: int = DEFAULT_HIGH_MIN_CLASS) -> str:
+    """``"high"`` if the language's class is ≥ ``high_min_class``, else ``"low"``."""
+    _check_threshold(high_min_class)
+    return "high" if joshi_class(lang) >= high_min_class else "low"
+
+
+def group_languages(
+    langs: Iterable[str], high_min_class: int = DEFAULT_HIGH_MIN_CLASS
+) -> dict[str, list[str]]:
+    """``{"low": [...], "high": [...]}`` in the order given (codes as given, duplicates dropped)."""
+    out: dict[str, list[str]] = {g: [] for g in GROUPS}
+    for lang in dict.fromkeys(langs):
+        out[resource_group(lang, high_min_class)].append(lang)
+    return out
+
+
+def benchmark_languages() -> dict[str, tuple[str, ...]]:
+    """The languages of the three benchmarks this grouping is documented for, as their loaders spell them."""
+    from xqg.data.benchmarks.mkqa import MKQA_LANGS
+    from xqg.data.benchmarks.xor_tydi import XOR_LANGS
+    from xqg.data.benchmarks.xquad import XQUAD_LANGS
+
+    return {"xquad": XQUAD_LANGS, "xor-tydi": XOR_LANGS, "mkqa": MKQA_LANGS}
+
+
+def grouping_data(high_min_class: int = DEFAULT_HIGH_MIN_CLASS) -> dict[str, Any]:
+    """The grouping as JSON-ready data: every language, its class, group, sizes and notes."""
+    _check_threshold(high_min_class)
+    benches = benchmark_languages()
+    langs = {}
+    for code, info in LANGUAGES.items():
+        row = asdict(info)
+        row["class_name"] = JOSHI_CLASS_NAMES[info.joshi_class]
+        row["group"] = resource_group(code, high_min_class)
+        row["benchmarks"] = [b for b, ls in benches.items() if code in {canonical_lang(x) for x in ls}]
+        langs[code] = row
+    return {
+        "taxonomy": JOSHI_CITATION,
+        "source": JOSHI_SOURCE,
+        "wikipedia_source": WIKI_SOURCE,
+        "high_min_class": high_min_class,
+        "rule": f"high = class >= {high_min_class}, low = class < {high_min_class}",
+        "languages": langs,
+        "benchmarks": {b: group_languages(ls, high_min_class) for b, ls in benches.items()},
+    }
+
+
+def grouping_markdown(high_min_class: int = DEFAULT_HIGH_MIN_CLASS) -> str:
+    """A table of every language's class, group and Wikipedia size, plus the notes."""
+    data = grouping_data(high_min_class)
+    lines = [
+        "| lang | language | Joshi class | group | Wikipedia articles (2020) | Wikipedia tokens (2020) "
+        "| in |",
+        "|---|---|---:|---|---:|---:|---|",
+    ]
+    rows = sorted(data["languages"].values(), key=lambda r: (-r["joshi_class"], r["code"]))
+    for r in rows:
+        lines.append(
+            f"| {r['code']} | {r['name']} | {r['joshi_class']} ({r['class_name']}) | {r['group']} | "
+            f"{r['wiki_articles']:,} | {r['wiki_tokens']:,} | {', '.join(r['benchmarks'])} |"
+        )
+    notes = [f"- **{r['code']}**: {r['note']}." for r in rows if r["note"]]
+    return "\n".join(
+        [
+            *lines,
+            "",
+            f"Rule: {data['rule']} (`--high-min-class`). Classes: {JOSHI_CITATION}; from {JOSHI_SOURCE}. "
+            f"Wikipedia sizes: {WIKI_SOURCE}.",
+            "",
+            "Judgement calls and caveats:",
+            "",
+            *notes,
+            "- No class here is in doubt between the two copies of `lang2tax.txt`; the primary file could "
+            "not be fetched on this offline machine, so treat the source line above as the provenance.",
+        ]
+    )
+
+
+# --- per-query scores ----------------------------------------------------------------------------
+
+
+@dataclass
+class SystemScores:
+    """One system's per-query values: ``per_query[metric][qid]`` (``None`` = not counted)."""
+
+    label: str
+    per_query: dict[str, dict[str, float | None]]
+    qid_lang: dict[str, str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def qrels_metric_names(ks: Sequence[int], mrr_k: int | None = MRR_K) -> list[str]:
+    """``recall@k`` and ``precision@k`` for every k, then ``mrr@mrr_k``."""
+    names = [f"recall@{k}" for k in ks] + [f"precision@{k}" for k in ks]
+    return names + ([f"mrr@{mrr_k}"] if mrr_k else [])
+
+
+def check_ks(ks: Sequence[int], what: str = "k") -> tuple[int, ...]:
+    out = tuple(ks)
+    if not out:
+        raise XqgError(f"give at least one {what}")
+    for k in out:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise XqgError(f"{what} must be positive integers, got {k!r}")
+    if len(set(out)) != len(out):
+        raise XqgError(f"duplicate {what} in {list(out)}")
+    return out
+
+
+def qrels_scores(
+    label: str,
+    run: Run,
+    qrels: Qrels,
+    qid_lang: Mapping[str, str],
+    ks: Sequence[int] = DEFAULT_KS,
+    *,
+    mrr_k: int | None = MRR_K,
+    info: dict[str, Any] | None = None,
+) -> SystemScores:
+    """Per-query recall@k, precision@k (and MRR) of ``run`` for every query in ``qrels`` (ranx)."""
+    from xqg.evaluate.metrics import evaluate_qrels
+
+    no_lang = [q for q in qrels if q not in qid_lang]
+    if no_lang:
+        raise XqgError(f"{label}: {len(no_lang)} judged query id(s) have no language, e.g. {no_lang[:3]}")
+    values = evaluate_qrels(run, qrels, qrels_metric_names(check_ks(ks), mrr_k))
+    return SystemScores(
+        label,
+        {m: dict(v) for m, v in values.items()},
+        {q: canonical_lang(qid_lang[q]) for q in qrels},
+        dict(info or {}),
+    )
+
+
+def precision_is_recall_over_k(scores: SystemScores, qrels: Qrels, ks: Sequence[int]) -> bool | None:
+    """Whether P@k = R@k / k for every query (true when each query has exactly one relevant document).
+
+    ``None`` when some query has ≠ 1 relevant document (the identity is then not expected).
+    """
+    if any(sum(1 for r in judged.values() if r > 0) != 1 for judged in qrels.values()):
+        return None
+    for k in ks:
+        rec, prec = scores.per_query[f"recall@{k}"], scores.per_query[f"precision@{k}"]
+        for q, r in rec.items():
+            if r is not None and abs((prec[q] or 0.0) - r / k) > 1e-12:
+                return False
+    return True
+
+
+def exact_run(
+    query_ids: Sequence[str],
+    queries: np.ndarray,
+    passage_ids: Sequence[str],
+    passages: np.ndarray,
+    depth: int,
+    *,
+    batch: int = 1024,
+) -> Run:
+    """Exhaustive inner-product search: the top ``depth`` passages per query (plus ties at the cut).
+
+    The score is the system's own inner product, whatever the vectors' norms (fused passage
+    vectors are not unit length; that is part of the system). Documents tied with the last kept
+    score are all kept so xqg's (score, doc id) tie-break decides their order, not argpartition.
+    """
+    if queries.ndim != 2 or passages.ndim != 2 or queries.shape[1] != passages.shape[1]:
+        raise XqgError(f"query vectors {queries.shape} and passage vectors {passages.shape} do not match")
+    if len(query_ids) != queries.shape[0] or len(passage_ids) != passages.shape[0]:
+        raise XqgError("ids and vectors differ in length")
+    if depth < 1:
+        raise XqgError(f"depth must be ≥ 1, got {depth}")
+    n_p = passages.shape[0]
+    depth = min(depth, n_p)
+    pt = np.ascontiguousarray(passages, dtype=np.float32).T
+    run: Run = {}
+    for start in range(0, len(query_ids), batch):
+        block = np.ascontiguousarray(queries[start : start + batch], dtype=np.float32) @ pt
+        for i, row in enumerate(block):
+            if depth < n_p:
+                top = np.argpartition(-row, depth - 1)[:depth]
+                keep = np.flatnonzero(row >= row[top].min())
+            else:
+                keep = np.arange(n_p)
+            run[query_ids[start + i]] = {passage_ids[j]: float(row[j]) for j in keep}
+    return run
+
+
+def rkt_scores(
+    label: str,
+    run: Run,
+    gold: Sequence[Any],
+    passages: Mapping[str, Any],
+    ks: Sequence[int],
+    *,
+    passage_text: str = "text",
+    info: dict[str, Any] | None = None,
+) -> SystemScores:
+    """Per-query R@kt hits (1.0/0.0, ``None`` = not counted by the official rules)."""
+    from xqg.evaluate.rkt import evaluate_rkt
+
+    res = evaluate_rkt(run, gold, check_ks(ks, "R@kt k"), passages, passage_text=passage_text)  # type: ignore[arg-type]
+    extra = {
+        "skipped_yes_no": len(res.skipped_yes_no),
+        "missing_ids": len(res.missing_ids),
+        "unknown_ids": len(res.unknown_ids),
+    }
+    return SystemScores(
+        label,
+        res.per_query_by_name(),
+        {q.id: canonical_lang(q.lang) for q in gold},
+        {**(info or {}), **extra},
+    )
+
+
+def merge_scores(a: SystemScores, b: SystemScores) -> SystemScores:
+    """One system's qrels metrics and R@kt together (same label; languages must agree)."""
+    for q, lang in b.qid_lang.items():
+        if a.qid_lang.get(q, lang) != lang:
+            raise XqgError(f"{a.label}: query {q!r} has language {a.qid_lang[q]} and {lang}")
+    return SystemScores(
+        a.label, {**a.per_query, **b.per_query}, {**b.qid_lang, **a.qid_lang}, {**a.info, **b.info}
+    )
+
+
+# --- aggregation and tests -----------------------------------------------------------------------
+
+
+def language_means(
+    values: Mapping[str, float | None], qid_lang: Mapping[str, str]
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Mean per language over the counted queries, and the counts (languages in first-seen order)."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for q, v in values.items():
+        if v is None:
+            continue
+        lang = qid_lang[q]
+        sums[lang] = sums.get(lang, 0.0) + v
+        counts[lang] = counts.get(lang, 0) + 1
+    return {lang: sums[lang] / counts[lang] for lang in sums}, counts
+
+
+def group_macro(
+    per_lang: Mapping[str, float], high_min_class: int = DEFAULT_HIGH_MIN_CLASS
+) -> dict[str, float | None]:
+    """Macro average over the languages of each group (``None`` when a group has no language)."""
+    groups = group_languages(per_lang, high_min_class)
+    return {
+        g: (math.fsum(per_lang[x] for x in groups[g]) / len(groups[g]) if groups[g] else None) for g in GROUPS
+    }
+
+
+def language_gap_test(
+    gains: Mapping[str, float],
+    group_of: Mapping[str, str],
+    *,
+    max_enumerate: int = 200_000,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> dict[str, Any] | None:
+    """Is the mean gain of ``low`` languages different from that of ``high`` ones? Languages are the units.
+
+    Statistic: mean(low gains) − mean(high gains). Null: group labels are exchangeable among
+    languages; the two-sided p is the share of label assignments (same group sizes) whose |statistic|
+    is at least the observed one — exact by enumeration when there are at most ``max_enumerate``
+    assignments, else Monte Carlo with Phipson & Smyth's (1 + count) / (1 + n). ``None`` when a
+    group is empty.
+    """
+    langs = sorted(gains)
+    low = [x for x in langs if group_of[x] == "low"]
+    n, n_low = len(langs), len(low)
+    if n_low == 0 or n_low == n:
+        return None
+    g = np.array([gains[x] for x in langs], dtype=float)
+    total = float(g.sum())
+
+    def stat(low_sum: float, k: int) -> float:
+        return low_sum / k - (total - low_sum) / (n - k)
+
+    observed = stat(float(sum(gains[x] for x in low)), n_low)
+    tol = 1e-12 * max(1.0, float(np.abs(g).sum()))
+    n_assign = math.comb(n, n_low)
+    if n_assign <= max_enumerate:
+        count = sum(
+            1
+            for c in combinations(range(n), n_low)
+            if abs(stat(float(g[list(c)].sum()), n_low)) >= abs(observed) - tol
+        )
+        p, exact, used = count / n_assign, True, n_assign
+    else:
+        rng = np.random.default_rng(seed)
+        count = 0
+        for _ in range(n_resamples):
+            pick = rng.choice(n, size=n_low, replace=False)
+            count += abs(stat(float(g[pick].sum()), n_low)) >= abs(observed) - tol
+        p, exact, used = (1 + count) / (1 + n_resamples), False, n_resamples
+    return {
+        "gap_low_minus_high": observed,
+        "p": p,
+        "exact": exact,
+        "n_assignments": used,
+        "min_p": (1 / n_assign) if exact else None,
+        "n_low": n_low,
+        "n_high": n - n_low,
+    }
+
+
+def threshold_sensitivity(
+    gains: Mapping[str, float], thresholds: Sequence[int] = (2, 3, 4, 5), *, seed: int = 0
+) -> list[dict[str, Any]]:
+    """The low/high gain gap at other class thresholds (macro over languages), so a conclusion that
+    only holds at the chosen cut is visible as such. Thresholds leaving a group empty are skipped."""
+    out = []
+    for t in thresholds:
+        group_of = {x: resource_group(x, t) for x in gains}
+        gap = language_gap_test(gains, group_of, seed=seed)
+        if gap is None:
+            continue
+        low = [x for x in gains if group_of[x] == "low"]
+        high = [x for x in gains if group_of[x] == "high"]
+        out.append(
+            {
+                "high_min_class": t,
+                "low": low,
+                "high": high,
+                "low_gain": math.fsum(gains[x] for x in low) / len(low),
+                "high_gain": math.fsum(gains[x] for x in high) / len(high),
+                **gap,
+            }
+        )
+    return out
+
+
+def wiki_correlation(gains: Mapping[str, float]) -> dict[str, Any] | None:
+    """Spearman rank correlation of per-language gain with Wikipedia tokens (``None`` if undefined)."""
+    langs = sorted(gains)
+    if len(langs) < 3 or len({round(gains[x], 15) for x in langs}) < 2:
+        return None
+    import warnings
+
+    from scipy.stats import spearmanr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = spearmanr([LANGUAGES[x].wiki_tokens for x in langs], [gains[x] for x in langs])
+    rho, p = float(res.statistic), float(res.pvalue)
+    return {
+        "rho": None if math.isnan(rho) else rho,
+        "p": None if math.isnan(p) else p,
+        "n_languages": len(langs),
+    }
+
+
+def _paired_values(
+    base: SystemScores, system: SystemScores, metric: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Counted values of both systems on the queries both count (R@kt may skip different ones)."""
+    a = {q: v for q, v in system.per_query[metric].items() if v is not None}
+    b = {q: v for q, v in base.per_query[metric].items() if v is not None}
+    common = set(a) & set(b)
+    if not common:
+        raise XqgError(f"{system.label} and {base.label} share no scored query for {metric}")
+    return {q: a[q] for q in common}, {q: b[q] for q in common}
+
+
+def compare(
+    base: SystemScores,
+    system: SystemScores,
+    metrics: Sequence[str],
+    *,
+    high_min_class: int = DEFAULT_HIGH_MIN_CLASS,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Gains of ``system`` over ``base`` per language and per group, with paired tests, for each metric."""
+    from xqg.evaluate.significance import macro_paired_test, paired_test
+
+    out: dict[str, Any] = {}
+    for metric in metrics:
+        a, b = _paired_values(base, system, metric)
+        lang_of = {q: base.qid_lang[q] for q in a}
+        by_lang: dict[str, list[str]] = {}
+        for q in sorted(a):
+            by_lang.setdefault(lang_of[q], []).append(q)
+        per_language: dict[str, Any] = {}
+        for lang, qs in by_lang.items():
+            r = paired_test(
+                {q: a[q] for q in qs},
+                {q: b[q] for q in qs},
+                method="permutation",
+                n_resamples=n_resamples,
+                seed=seed,
+                confidence=None,
+            )
+            per_language[lang] = {
+                "n": r.n,
+                "baseline": r.mean_b,
+                "system": r.mean_a,
+                "gain": r.delta,
+                "p": r.p_permutation,
+            }
+        groups = group_languages(by_lang, high_min_class)
+        per_group: dict[str, Any] = {}
+        for g in GROUPS:
+            qs = [q for lang in groups[g] for q in by_lang[lang]]
+            if not qs:
+                per_group[g] = None
+                continue
+            r = macro_paired_test(
+                {q: a[q] for q in qs},
+                {q: b[q] for q in qs},
+                {q: lang_of[q] for q in qs},
+                n_resamples=n_resamples,
+                seed=seed,
+                confidence=confidence,
+            )
+            d = r.to_dict()
+            d.update(
+                langs=groups[g],
+                baseline=r.mean_b,
+                system=r.mean_a,
+                gain=r.delta,
+                relative_gain=(r.delta / r.mean_b) if r.mean_b else None,
+                p=r.p_permutation,
+            )
+            per_group[g] = d
+        gains = {lang: v["gain"] for lang, v in per_language.items()}
+        out[metric] = {
+            "per_language": per_language,
+            "per_group": per_group,
+            "gap": language_gap_test(
+                gains,
+                {x: resource_group(x, high_min_class) for x in gains},
+                n_resamples=n_resamples,
+                seed=seed,
+            ),
+            "wiki_spearman": wiki_correlation(gains),
+            "threshold_sensitivity": threshold_sensitivity(gains, seed=seed),
+        }
+    return out
+
+
+def summarise(
+    systems: Sequence[SystemScores],
+    metrics: Sequence[str],
+    *,
+    high_min_class: int = DEFAULT_HIGH_MIN_CLASS,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Per-language and per-group values of every system, and comparisons of each with the first."""
+    if not systems:
+        raise XqgError("no system to summarise")
+    labels = [s.label for s in systems]
+    if len(set(labels)) != len(labels):
+        raise XqgError(f"system labels must be unique, got {labels}")
+    per_language: dict[str, Any] = {}
+    per_group: dict[str, Any] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for s in systems:
+        per_language[s.label], per_group[s.label] = {}, {}
+        for m in metrics:
+            if m not in s.per_query:
+                raise XqgError(f"{s.label}: no values for {m}")
+            means, n = language_means(s.per_query[m], s.qid_lang)
+            per_language[s.label][m] = means
+            per_group[s.label][m] = group_macro(means, high_min_class)
+            counts.setdefault(m, n)
+    langs = list(dict.fromkeys(x for s in systems for m in metrics for x in per_language[s.label][m]))
+    base = systems[0]
+    comparisons = {
+        s.label: compare(base, s, metrics, high_min_class=high_min_class, n_resamples=n_resamples, seed=seed)
+        for s in systems[1:]
+    }
+    return {
+        "baseline": base.label,
+        "systems": {s.label: s.info for s in systems},
+        "metrics": list(metrics),
+        "langs": langs,
+        "groups": group_languages(langs, high_min_class),
+        "counts": counts,
+        "per_language": per_language,
+        "per_group": per_group,
+        "comparisons": comparisons,
+    }
+
+
+# --- the two input paths -------------------------------------------------------------------------
+
+
+def xquad_scores(
+    spec: Any,
+    bench: Any,
+    ks: Sequence[int],
+    *,
+    split: str = "test",
+    rkt_ks: Sequence[int] = XQUAD_RKT_KS,
+    depth: int = 100,
+    passage_text: str = "text",
+) -> SystemScores:
+    """Score one ``LABEL=FOLDER[:SYSTEM]`` on XQuAD: exact search of its query vectors over its passages."""
+    from xqg.analyse.common import load_vectors
+
+    qids, q = load_vectors(spec.query_dir(split))
+    pids, p = load_vectors(spec.passage_dir())
+    unknown = [x for x in qids if x not in bench.qrels]
+    if unknown:
+        raise XqgError(
+            f"{spec.label}: {len(unknown)} query id(s) of {spec.query_dir(split)} are not XQuAD {split} "
+            f"questions, e.g. {unknown[:3]} (was the folder made on another split?)"
+        )
+    pid_set = set(pids)
+    missing = sorted({d for x in qids for d in bench.qrels[x] if d not in pid_set})
+    if missing:
+        raise XqgError(
+            f"{spec.label}: {len(missing)} gold paragraph(s) have no passage vector, e.g. {missing[:3]}"
+        )
+    run = exact_run(qids, q, pids, p, max(depth, *ks))
+    qrels = {x: bench.qrels[x] for x in qids}
+    info = {
+        "folder": str(spec.folder),
+        "system": spec.system,
+        "queries": str(spec.query_dir(split)),
+        "passages": str(spec.passage_dir()),
+        "n_queries": len(qids),
+        "n_passages": len(pids),
+    }
+    scores = qrels_scores(spec.label, run, qrels, bench.qid_lang, ks, info=info)
+    scores.info["precision_is_recall_over_k"] = precision_is_recall_over_k(scores, qrels, ks)
+    if rkt_ks:
+        qid_set = set(qids)
+        gold = [aq for lang in bench.langs for aq in bench.answer_queries(lang) if aq.id in qid_set]
+        passages = {x.id: x for x in bench.corpus}
+        scores = merge_scores(
+            scores, rkt_scores(spec.label, run, gold, passages, rkt_ks, passage_text=passage_text)
+        )
+    return scores
+
+
+def read_passages(corpus: str | Path, wanted: set[str], passage_text: str = "text") -> dict[str, str]:
+    """Texts of the ``wanted`` doc ids, streaming the corpus once (large corpora stay out of memory)."""
+    from xqg.data.corpus import iter_corpus
+    from xqg.evaluate.rkt import passage_string
+
+    if not Path(corpus).is_file():
+        raise XqgError(f"corpus {corpus} does not exist")
+    return {
+        p.id: passage_string(p, passage_text)  # type: ignore[arg-type]
+        for p in iter_corpus(corpus, check_unique=False)
+        if p.id in wanted
+    }
+
+
+def parse_run_arg(text: str) -> tuple[str, Path]:
+    """``LABEL=FILE`` or ``FILE`` (label = the file's stem, or folder name for a search folder)."""
+    label, sep, rest = text.partition("=")
+    if sep and label and rest and "/" not in label:
+        return label, Path(rest)
+    path = Path(text)
+    return (path.name if path.is_dir() else path.stem) or text, path
+
+
+def xor_scores(
+    runs: Sequence[tuple[str, str | Path]],
+    queries: str | Path,
+    corpus: str | Path,
+    rkt_ks: Sequence[int] = XOR_RKT_KS,
+    *,
+    passage_text: str = "text",
+) -> list[SystemScores]:
+    """R@kt of TREC/JSONL runs against XOR-TyDi-format gold (``answers``) and the corpus they searched."""
+    from xqg.data.xor import read_xor
+    from xqg.evaluate.report import read_run
+
+    gold = read_xor(queries)
+    if not gold:
+        raise XqgError(f"{queries}: no questions")
+    for q in gold:
+        canonical_lang(q.lang)
+    loaded = [(label, Path(path), read_run(path)) for label, path in runs]
+    wanted = {d for _, _, run in loaded for docs in run.values() for d in docs}
+    passages = read_passages(corpus, wanted, passage_text)
+    return [
+        rkt_scores(
+            label,
+            run,
+            gold,
+            passages,
+            rkt_ks,
+            passage_text=passage_text,
+            info={
+                "run": str(path),
+                "n_run_queries": len(run),
+                "queries": str(queries),
+                "corpus": str(corpus),
+            },
+        )
+        for label, path, run in loaded
+    ]
+
+
+# --- presentation --------------------------------------------------------------------------------
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _fmt(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return "–"
+    return f"{v:+.3f}" if signed else f"{v:.3f}"
+
+
+def _mark(p: float | None, alpha: float) -> str:
+    return "*" if p is not None and p < alpha else ""
+
+
+def primary_metric(metrics: Sequence[str]) -> str:
+    """The metric the headline and the per-language plot use: the first recall@k, else the first metric."""
+    return next((m for m in metrics if m.startswith("recall@")), metrics[0])
+
+
+def section_markdown(summary: dict[str, Any], title: str, *, alpha: float = 0.05) -> str:
+    """Group tables and per-language tables of one input path (XQuAD systems or XOR runs)."""
+    lines = [f"## {title}", ""]
+    metrics = summary["metrics"]
+    groups = summary["groups"]
+    lines.append(
+        "Groups here: "
+        + "; ".join(f"**{g}** = {', '.join(groups[g]) or '(none)'}" for g in GROUPS)
+        + ". A group's value is the macro average over its languages."
+    )
+    lines.append("")
+    base = summary["baseline"]
+    if not summary["comparisons"]:
+        lines += ["| metric | " + " | ".join(GROUPS) + " |", "|---|" + "---:|" * len(GROUPS)]
+        for m in metrics:
+            vals = summary["per_group"][base][m]
+            lines.append(f"| {m} | " + " | ".join(_fmt(vals[g]) for g in GROUPS) + " |")
+        lines.append("")
+    for label, comp in summary["comparisons"].items():
+        lines += [
+            f"### {label} vs {base}: gain per group",
+            "",
+            "| metric | low: base | low: Δ | low: p | high: base | high: Δ | high: p | gap low−high "
+            "| p (languages) | ρ(gain, wiki tokens) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for m in metrics:
+            c = comp[m]
+            cells = []
+            for g in GROUPS:
+                r = c["per_group"][g]
+                if r is None:
+                    cells += ["–", "–", "–"]
+                else:
+                    cells += [
+                        _fmt(r["baseline"]),
+                        _fmt(r["gain"], True) + _mark(r["p"], alpha),
+                        fmt_p(r["p"]),
+                    ]
+            gap = c["gap"]
+            sp = c["wiki_spearman"]
+            cells += [
+                _fmt(gap["gap_low_minus_high"], True) if gap else "–",
+                (fmt_p(gap["p"]) + f" ({gap['n_assignments']})") if gap else "–",
+                (f"{sp['rho']:+.2f} (p {fmt_p(sp['p'])})" if sp and sp["rho"] is not None else "–"),
+            ]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            f"Δ = {label} − {base}; `*` p < {alpha} (paired sign-flip test of the macro average, "
+            "`macro_paired_test`). *gap* = mean gain of low languages − mean gain of high languages; its p "
+            "permutes the group labels over languages (the number of assignments in brackets). ρ = Spearman "
+            "correlation over languages of the gain with Wikipedia size (tokens, 2020).",
+            "",
+        ]
+        prim = primary_metric(metrics)
+        sens = comp[prim]["threshold_sensitivity"]
+        if sens:
+            lines += [
+                f"Sensitivity of the {prim} gap to the class threshold (high = class ≥ t):",
+                "",
+                "| t | low languages | low Δ | high Δ | gap low−high | p (languages) |",
+                "|---:|---|---:|---:|---:|---:|",
+            ]
+            for r in sens:
+                lines.append(
+                    f"| {r['high_min_class']} | {', '.join(r['low'])} | {r['low_gain']:+.3f} | "
+                    f"{r['high_gain']:+.3f} | {r['gap_low_minus_high']:+.3f} | {fmt_p(r['p'])} "
+                    f"({r['n_assignments']}) |"
+                )
+            lines.append("")
+    # Per-language table (first comparison, or values when there is none).
+    shown = [m for m in metrics if not m.startswith("precision@")] or list(metrics)
+    if summary["comparisons"]:
+        label, comp = next(iter(summary["comparisons"].items()))
+        lines += [
+            f"### {label} vs {base}: per language",
+            "",
+            "| lang | group | n | " + " | ".join(f"{m} base | Δ" for m in shown) + " |",
+            "|---|---|---:|" + "---:|---:|" * len(shown),
+        ]
+        for g in GROUPS:
+            for lang in groups[g]:
+                cells = []
+                n = None
+                for m in shown:
+                    r = comp[m]["per_language"].get(lang)
+                    if r is None:
+                        cells += ["–", "–"]
+                        continue
+                    n = r["n"] if n is None else n
+                    cells += [_fmt(r["baseline"]), _fmt(r["gain"], True) + _mark(r["p"], alpha)]
+                lines.append(f"| {lang} | {g} | {n if n is not None else '–'} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            f"`*` p < {alpha} (paired sign-flip permutation test per language). Precision@k is in "
+            "`analysis.json` (and in the group table above).",
+            "",
+        ]
+    else:
+        lines += [
+            f"### {base}: per language",
+            "",
+            "| lang | group | " + " | ".join(shown) + " |",
+            "|---|---|" + "---:|" * len(shown),
+        ]
+        for g in GROUPS:
+            for lang in groups[g]:
+                vals = [summary["per_language"][base][m].get(lang) for m in shown]
+                lines.append(f"| {lang} | {g} | " + " | ".join(_fmt(v) for v in vals) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def headline(summary: dict[str, Any], what: str, *, alpha: float = 0.05) -> str:
+    """One or two sentences answering the question for one input path."""
+    metrics = summary["metrics"]
+    m = primary_metric(metrics)
+    base = summary["baseline"]
+    groups = summary["groups"]
+    if not summary["comparisons"]:
+        vals = summary["per_group"][base][m]
+        return (
+            f"{what}, {m} of {base}: low-resource languages ({', '.join(groups['low']) or 'none'}) "
+            f"{_fmt(vals['low'])}, high-resource ({', '.join(groups['high']) or 'none'}) "
+            f"{_fmt(vals['high'])} "
+            "(one system, so no gains)."
+        )
+    parts = []
+    for label, comp in summary["comparisons"].items():
+        c = comp[m]
+        bits = []
+        for g in GROUPS:
+            r = c["per_group"][g]
+            if r is None:
+                continue
+            sig = "significant" if r["p"] is not None and r["p"] < alpha else "not significant"
+            bits.append(
+                f"{g}-resource ({', '.join(r['langs'])}) {r['gain']:+.3f} (from {r['baseline']:.3f}; "
+                f"p {fmt_p(r['p'])}, {sig})"
+            )
+        gap = c["gap"]
+        gap_txt = ""
+        if gap:
+            verdict = "differs" if gap["p"] < alpha else "does not differ significantly"
+            gap_txt = (
+                f"; the gain {verdict} between the groups (low − high {gap['gap_low_minus_high']:+.3f}, "
+                f"p {fmt_p(gap['p'])} over {gap['n_assignments']} language assignments)"
+            )
+        parts.append(f"{label} vs {base} on {what}, {m}: " + "; ".join(bits) + gap_txt + ".")
+    return " ".join(parts)
+
+
+def plot(path: Path, sections: Sequence[tuple[str, dict[str, Any]]], *, high_min_class: int) -> None:
+    """Gain per group per k (with 95% CIs), per-language gain colored by group, and gain vs Wikipedia size.
+
+    One row per (input path, compared system); with a single system the rows show values, not gains.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xqg.io import atomic_path
+
+    colors = {"low": "#d95f02", "high": "#1b9e77"}
+    rows: list[tuple[str, dict[str, Any], str | None]] = []
+    for name, summary in sections:
+        if summary["comparisons"]:
+            rows += [(name, summary, label) for label in summary["comparisons"]]
+        else:
+            rows.append((name, summary, None))
+    fig, axes = plt.subplots(len(rows), 3, figsize=(16, 4.2 * len(rows)), squeeze=False)
+    for (name, summary, label), ax_row in zip(rows, axes, strict=True):
+        metrics = [m for m in summary["metrics"] if not m.startswith(("precision@", "mrr@"))]
+        prim = primary_metric(summary["metrics"])
+        base = summary["baseline"]
+        what = "gain" if label else "value"
+        # (a) per group, per metric
+        ax = ax_row[0]
+        x = np.arange(len(metrics))
+        width = 0.38
+        for i, g in enumerate(GROUPS):
+            vals, lo, hi = [], [], []
+            for m in metrics:
+                if label:
+                    r = summary["comparisons"][label][m]["per_group"][g]
+                    v = r["gain"] if r else np.nan
+                    vals.append(v)
+                    lo.append(v - r["ci_low"] if r and r["ci_low"] is not None else 0.0)
+                    hi.append(r["ci_high"] - v if r and r["ci_high"] is not None else 0.0)
+                else:
+                    v = summary["per_group"][base][m][g]
+                    vals.append(np.nan if v is None else v)
+                    lo.append(0.0)
+                    hi.append(0.0)
+            ax.bar(
+                x + (i - 0.5) * width,
+                vals,
+                width,
+                yerr=[lo, hi] if label else None,
+                capsize=3,
+                color=colors[g],
+                label=f"{g} ({', '.join(summary['groups'][g]) or 'none'})",
+            )
+        ax.set_xticks(x, metrics, rotation=30)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_ylabel(f"{what} (macro over languages)")
+        ax.set_title(f"{name}: {label + ' − ' + base if label else base}, {what} per group")
+        ax.legend(fontsize=8)
+        # (b) per language
+        ax = ax_row[1]
+        if label:
+            pl = summary["comparisons"][label][prim]["per_language"]
+            value = {lang: r["gain"] for lang, r in pl.items()}
+        else:
+            value = dict(summary["per_language"][base][prim])
+        order = [
+            (g, lang)
+            for g in GROUPS
+            for lang in sorted(summary["groups"][g], key=lambda x: value.get(x, -math.inf))
+        ]
+        vals = [value.get(lang, np.nan) for _, lang in order]
+        ax.bar(range(len(order)), vals, color=[colors[g] for g, _ in order])
+        ax.set_xticks(range(len(order)), [lang for _, lang in order])
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_ylabel(f"{prim} {what}")
+        ax.set_title(f"per language ({prim}), colored by group (class ≥ {high_min_class} = high)")
+        # (c) vs Wikipedia size
+        ax = ax_row[2]
+        for (g, lang), v in zip(order, vals, strict=True):
+            if np.isnan(v):
+                continue
+            t = LANGUAGES[lang].wiki_tokens
+            ax.scatter([t], [v], color=colors[g])
+            ax.annotate(lang, (t, v), textcoords="offset points", xytext=(3, 3), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("Wikipedia tokens (2020 dump)")
+        ax.set_ylabel(f"{prim} {what}")
+        title = f"{prim} {what} vs Wikipedia size"
+        if label:
+            sp = summary["comparisons"][label][prim]["wiki_spearman"]
+            if sp and sp["rho"] is not None:
+                title += f" (Spearman ρ = {sp['rho']:+.2f}, p {fmt_p(sp['p'])})"
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+QUESTION = (
+    "How do gains differ between low- and high-resource languages (Joshi et al. 2020 classes), measured by "
+    "recall@k and precision@k, and R@kt where the answers are strings?"
+)
+FIGURE = "resource_levels.png"
+
+
+def run_analysis(
+    out_dir: str | Path,
+    *,
+    systems: Sequence[str] = (),
+    runs: Sequence[str] = (),
+    queries: str | Path | None = None,
+    corpus: str | Path | None = None,
+    split: str = "test",
+    ks: Sequence[int] = DEFAULT_KS,
+    rkt_ks: Sequence[int] | None = None,
+    xor_rkt_ks: Sequence[int] | None = None,
+    depth: int = 100,
+    high_min_class: int = DEFAULT_HIGH_MIN_CLASS,
+    passage_text: str = "text",
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    command: str | None = None,
+) -> Path:
+    """Run the analysis on XQuAD experiment folders (``systems``) and/or XOR-format runs, and write it.
+
+    ``rkt_ks`` is for the XQuAD path (default :data:`XQUAD_RKT_KS`; ``()`` skips R@kt), ``xor_rkt_ks``
+    for the runs (default :data:`XOR_RKT_KS`).
+    """
+    from xqg.analyse.common import SystemSpec, write_analysis
+
+    _check_threshold(high_min_class)
+    if not systems and not runs:
+        raise XqgError("give --system LABEL=FOLDER[:SYSTEM] (XQuAD experiment folders) and/or --run FILE")
+    if runs and (queries is None or corpus is None):
+        raise XqgError("--run needs --queries (XOR-TyDi JSONL with answers) and --corpus (the passages)")
+    ks = check_ks(ks)
+    xq_rkt = XQUAD_RKT_KS if rkt_ks is None else tuple(rkt_ks)
+    xor_rkt = check_ks(XOR_RKT_KS if xor_rkt_ks is None else tuple(xor_rkt_ks), "R@kt k")
+    out = Path(out_dir)
+    sections: list[tuple[str, dict[str, Any]]] = []
+    data: dict[str, Any] = {"grouping": grouping_data(high_min_class)}
+    body: list[str] = []
+    heads: list[str] = []
+    counts: dict[str, int] = {}
+
+    from xqg.evaluate.rkt import rkt_name
+
+    if systems:
+        from xqg.data.benchmarks.xquad import load_xquad
+
+        specs = [SystemSpec.parse(s) for s in systems]
+        bench = load_xquad(split=split)
+        scored = [
+            xquad_scores(s, bench, ks, split=split, rkt_ks=xq_rkt, depth=depth, passage_text=passage_text)
+            for s in specs
+        ]
+        metrics = qrels_metric_names(ks) + [rkt_name(k) for k in xq_rkt]
+        summary = summarise(
+            scored, metrics, high_min_class=high_min_class, n_resamples=n_resamples, seed=seed
+        )
+        p_rk = [s.info.get("precision_is_recall_over_k") for s in scored]
+        summary.update(
+            split=split, ks=list(ks), rkt_ks=list(xq_rkt), depth=depth, precision_is_recall_over_k=p_rk
+        )
+        data["xquad"] = summary
+        sections.append((f"XQuAD {split}", summary))
+        identity = all(v is True for v in p_rk)
+        body += [
+            section_markdown(summary, f"XQuAD {split}: experiment systems", alpha=alpha),
+            (
+                "Every XQuAD question has exactly one relevant paragraph, so precision@k = recall@k / k for "
+                f"every query; computed by ranx's general definition, the identity holds: **{identity}**. "
+                "R@kt uses the English answer spans of each question (XQuAD is parallel) and the paragraph "
+                "text, as the experiment does."
+            ),
+            "",
+        ]
+        heads.append(headline(summary, f"XQuAD {split}", alpha=alpha))
+        counts["xquad_queries"] = sum(summary["counts"][metrics[0]].values())
+
+    if runs:
+        parsed = [parse_run_arg(r) for r in runs]
+        scored = xor_scores(parsed, queries, corpus, xor_rkt, passage_text=passage_text)  # type: ignore[arg-type]
+        metrics = [rkt_name(k) for k in xor_rkt]
+        summary = summarise(
+            scored, metrics, high_min_class=high_min_class, n_resamples=n_resamples, seed=seed
+        )
+        summary.update(
+            rkt_ks=list(xor_rkt), passage_text=passage_text, queries=str(queries), corpus=str(corpus)
+        )
+        data["xor"] = summary
+        sections.append(("XOR-format runs", summary))
+        skipped = scored[0].info.get("skipped_yes_no", 0)
+        body += [
+            section_markdown(summary, "XOR-TyDi-format runs: R@kt", alpha=alpha),
+            (
+                f"R@kt follows the official XOR-Retrieve script (passage text only, answers matched as "
+                f"case-sensitive substrings of the first k NLTK tokens); {skipped} question(s) with only "
+                "yes/no answers are not counted, and a run's missing questions are left out of its "
+                "denominator (official); the paired tests use the questions both runs count. Values are "
+                "fractions (×100 for the usual percentages)."
+            ),
+            "",
+        ]
+        heads.append(headline(summary, "the XOR-format runs", alpha=alpha))
+        counts["xor_queries"] = sum(summary["counts"][metrics[0]].values())
+
+    body += ["## Resource levels", "", grouping_markdown(high_min_class), ""]
+    body += [
+        "## Caveats",
+        "",
+        "- Groups are few languages (XQuAD: 3 low vs 9 high at the default threshold), so the language-level "
+        "test of the gap has little power; the per-group query-level tests say whether each group gains.",
+        "- A group that starts lower has more room to gain; compare the baseline columns and the relative "
+        "gains in `analysis.json` (`relative_gain`) before reading a larger gain as a resource effect.",
+        "- The Joshi classes describe labelled and unlabelled NLP resources in 2020, not the pretraining "
+        "data of the encoder used here; Wikipedia size is the second, rough signal.",
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    plot(out / FIGURE, sections, high_min_class=high_min_class)
+    return write_analysis(
+        out,
+        name="resource-levels",
+        question=QUESTION,
+        headline=" ".join(heads),
+        body_md="\n".join(body),
+        data=data,
+        figures=[FIGURE],
+        command=command,
+        config={
+            "systems": list(systems),
+            "runs": list(runs),
+            "split": split,
+            "ks": list(ks),
+            "rkt_ks": list(xq_rkt),
+            "xor_rkt_ks": list(xor_rkt),
+            "depth": depth,
+            "high_min_class": high_min_class,
+            "n_resamples": n_resamples,
+            "seed": seed,
+        },
+        counts=counts,
+    )
