@@ -174,3 +174,18 @@ def test_report_errors_name_the_problem(sections, tmp_path):
         build_report(tmp_path / "r4", [sections[0]], title="t", questions=[("q", "a")])
     with pytest.raises(XqgError, match="at least one"):
         build_report(tmp_path / "r5", [], title="t")
+
+
+def test_section_answer_reads_the_committed_experiment_report():
+    import json
+    from pathlib import Path
+
+    from xqg.analyse.report import section_answer
+
+    folder = Path(__file__).resolve().parents[1] / "reports" / "xquad-xqg"
+    summary = json.loads((folder / "results.json").read_text())
+    question, answer = section_answer(folder)
+    tuned = summary["systems"]["tuned"]
+    assert "generated queries" in question
+    assert f"→ {tuned['langs']['avg']['values']['mrr@10']:.3f}" in answer
+    assert f"significant gains in {len(tuned['significant_gains'])}/11" in answer

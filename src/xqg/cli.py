@@ -893,7 +893,7 @@ def report(
     analyses, each table and plot with the command that produced it."""
     import shlex
 
-    from xqg.analyse.report import build_report
+    from xqg.analyse.report import build_report, section_answer
 
     chosen = list(sections) if sections else [Path(s) for s in REPORT_SECTIONS if Path(s).is_dir()]
     pairs: list[tuple[str, str]] | None = None
@@ -902,6 +902,9 @@ def report(
         if bad:
             _fail(f"--qa needs QUESTION::ANSWER, got {bad[0]!r}")
         pairs = [tuple(x.split("::", 1)) for x in qa]  # type: ignore[misc]
+    else:  # experiment and grid reports: the answer is computed from their results.json
+        found = [section_answer(s) for s in chosen if not (s / "analysis.json").is_file()]
+        pairs = [a for a in found if a is not None] if all(found) else None
     path = build_report(out, chosen, title=title, questions=pairs, command="xqg " + shlex.join(sys.argv[1:]))
     typer.echo(f"report → {path} and {path.with_suffix('.html')}")
 

@@ -367,3 +367,66 @@ def build_report(
         extra={"command": command},
     )
     return out / "report.md"
+
+
+def _p(p: float | None) -> str:
+    return "n/a" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def experiment_answer(summary: dict[str, Any]) -> tuple[str, str]:
+    """Question and one-line answer of an ``xqg experiment`` (xQG) report's ``results.json``."""
+    metric = summary["metric"]
+    base = summary["systems"]["baseline"]["langs"]["avg"]["values"][metric]
+    parts = []
+    for name in ("paper", "tuned"):
+        s = summary["systems"].get(name)
+        if s is None:
+            continue
+        avg = s["langs"]["avg"]
+        n_non_en = len([lang for lang in summary["langs"] if lang != "en"])
+        parts.append(
+            f"{name} ({s['describe']}) {metric} {base:.3f} → {avg['values'][metric]:.3f} "
+            f"(p {_p(avg['p'][metric])}), significant gains in {len(s['significant_gains'])}/{n_non_en} "
+            f"languages, losses in {len(s['significant_losses'])}"
+        )
+    question = (
+        "Does augmenting passage vectors with generated queries (the paper's method) improve "
+        "cross-lingual retrieval on XQuAD?"
+    )
+    return question, "; ".join(parts) + "."
+
+
+def grid_answer(summary: dict[str, Any]) -> tuple[str, str]:
+    """Question and one-line answer of the training × distillation × xQG grid's ``results.json``."""
+    metric = summary["metric"]
+    langs = [lang for lang in summary["langs"] if lang != "en"]
+    effect = summary["xqg_effect"]
+    parts = []
+    for name in ("base+distill", "cross-lingual+distill", "zero-shot+distill"):
+        table = effect.get(name)
+        if table is None:
+            continue
+        rows = {r["lang"]: r for r in table["rows"]}
+        sig = [x for x in langs if (rows[x]["p"][metric] or 1) < 0.05 and (rows[x]["delta"][metric] or 0) > 0]
+        avg = rows["avg"]
+        parts.append(
+            f"on {name}, xQG adds {avg['delta'][metric]:+.3f} {metric} (p {_p(avg['p'][metric])}), "
+            f"significant in {len(sig)}/{len(langs)} languages ({', '.join(sig) or 'none'})"
+        )
+    question = "With knowledge distillation: to what extent does xQG still help, and for which languages?"
+    return question, "; ".join(parts) + "."
+
+
+def section_answer(folder: str | Path) -> tuple[str, str] | None:
+    """The (question, answer) of a report folder without ``analysis.json``, from its ``results.json``."""
+    path = Path(folder) / "results.json"
+    if (Path(folder) / "analysis.json").is_file() or not path.is_file():
+        return None
+    import json
+
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    if "xqg_effect" in summary:
+        return grid_answer(summary)
+    if "systems" in summary:
+        return experiment_answer(summary)
+    return None
