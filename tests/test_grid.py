@@ -1,0 +1,81 @@
+"""The training × distillation × xQG grid end to end with the tiny model: every model is built
+once (a rerun reuses them), each is evaluated with and without xQG, and the report has every cell."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+pytest.importorskip("datasets")
+
+from tests.test_experiment_xqg import _oracle_generation  # noqa: E402
+from xqg.config import AugmentExperimentConfig, EncoderConfig, ExperimentConfig, GeneratorConfig  # noqa: E402
+from xqg.experiments.grid import GridConfig, run_grid  # noqa: E402
+from xqg.train.distill import DistillConfig  # noqa: E402
+from xqg.train.retriever import RetrieverTrainConfig  # noqa: E402
+
+
+def test_grid_builds_each_model_once_and_reports_every_cell(tmp_path, tiny_model_dir):
+    gen = _oracle_generation(tmp_path / "generated", langs=("ar",), n=1)
+    enc = EncoderConfig(model=str(tiny_model_dir), device="cpu", query_max_length=32, passage_max_length=64,
+                        batch_size=64)  # fmt: skip
+    exp = ExperimentConfig(
+        name="tiny",
+        langs=["en", "ar"],
+        out_dir=str(tmp_path / "unused"),
+        encoder=enc,
+        generator=GeneratorConfig(n=1, langs=["ar"]),
+        augment=AugmentExperimentConfig(alphas=[0.0, 0.1], strategies=["mean-norm"], variants=[], rkt=[]),
+    )
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp.model_dump()))
+    grid = GridConfig(
+        experiment=str(tmp_path / "exp.yaml"),
+        out_dir=str(tmp_path / "grid"),
+        generated=str(gen),
+        eval_dtype="float32",
+        cross_lingual_langs=["ar"],
+        train=RetrieverTrainConfig(
+            batch_size=4, max_steps=2, towers="frozen-passage", negatives=1, save_steps=100, logging_steps=1
+        ),  # fmt: skip
+        train_passage_max_length=32,
+        distill=DistillConfig(
+            teacher=EncoderConfig(query_max_length=32, batch_size=64),
+            sources=["xquad"],
+            langs=["ar"],
+            max_pairs=8,
+            batch_size=4,
+            max_steps=2,
+            logging_steps=1,
+        ),  # fmt: skip
+        models=["base", "base+distill", "zero-shot"],
+    )
+    logs: list[str] = []
+    res = run_grid(grid, show_progress=False, log=logs.append)
+    assert any("training on" in m for m in logs) and any("distilling" in m for m in logs)
+    s = res.summary
+    assert set(s["cells"]) == {
+        "base",
+        "base+xQG",
+        "base+distill",
+        "base+distill+xQG",
+        "zero-shot",
+        "zero-shot+xQG",
+    }
+    # the untrained baseline against itself: zero deltas
+    base_rows = {r["lang"]: r for r in s["cells"]["base"]["rows"]}
+    assert all(abs(base_rows[x]["delta"]["mrr@10"]) < 1e-12 for x in ("en", "ar"))
+    # distilled and trained encoders keep the start model as their passage tower
+    assert s["encoders"]["base+distill"]["passage_model"] == str(tiny_model_dir)
+    assert s["encoders"]["zero-shot"]["passage_model"] == str(tiny_model_dir)
+    md = (res.report_dir / "results.md").read_text()
+    assert "| ar |" in md and "zero-shot+xQG" in md and "held-out bitext" in md
+    assert (res.report_dir / "grid_delta.png").is_file() and (res.report_dir / "loss-zero-shot.png").is_file()
+    bitext = json.loads((tmp_path / "grid" / "models" / "base-distill" / "bitext.json").read_text())
+    assert set(bitext["teacher"]["tatoeba"]) == {"ar"} and bitext["distilled"]["ntrex"]["ar"]["pairs"] == 997
+
+    logs.clear()
+    run_grid(grid, show_progress=False, log=logs.append)  # a rerun trains nothing again
+    assert not any("training on" in m or "distilling" in m for m in logs)
+    assert sum("reusing" in m for m in logs) == 2
