@@ -1,27 +1,37 @@
 """`xqg analyse mutual-information`: estimators against known answers (Gaussian MI, independence,
-identical / rotated / scaled embeddings), determinism, and the command on a few MKQA questions."""
+identical / rotated / scaled embeddings), determinism, the command on a few MKQA questions, and the
+query–passage mode (hand-computed retrieval InfoNCE with shared passages, independence, length
+invariance of fused passages) on a tiny synthetic experiment folder."""
 
 from __future__ import annotations
 
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.test_analyse_alignment import _write_embeddings
+from xqg.analyse.common import SystemSpec
 from xqg.analyse.mutual_information import (
     ModelSpec,
     ParallelQuestions,
     Settings,
+    estimate_query_passage,
+    gold_entropy,
     infonce_bound,
     infonce_curve,
     ksg_mi,
     ksg_pca_mi,
     linear_cka,
     load_parallel,
+    load_query_passage,
     pca_reduce,
+    retrieval_infonce_curve,
+    retrieval_top1,
     run_mutual_information,
     translation_top1,
 )
@@ -220,6 +230,236 @@ def test_cli_bad_input_exits_2_before_encoding(tmp_path, monkeypatch, capsys):
     ):
         argv = ["xqg", "analyse", "mutual-information", "--model", "a=/no/such/model", "--out", str(tmp_path)]
         monkeypatch.setattr(sys, "argv", argv + extra)
+        with pytest.raises(SystemExit) as exc:
+            main()
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+# -- question ↔ gold passage (--system) ------------------------------------------------------------
+
+
+def test_retrieval_infonce_is_log_p_when_every_question_is_its_passage():
+    # 3 orthogonal passages of different lengths (fused vectors are not unit length); 5 questions
+    # share them (golds 0, 0, 1, 2, 2) and equal their gold passage's direction: cos 1 to the gold,
+    # 0 to the others, so log softmax(gold) = −log(1 + 2·e^(−1/τ)).
+    passages = np.diag([1.0, 3.0, 0.5])
+    gold = np.array([0, 0, 1, 2, 2])
+    queries = np.eye(3)[gold]
+    curve = retrieval_infonce_curve(queries, passages, gold, (0.01, 1.0))
+    assert curve[0.01] == pytest.approx(math.log(3), abs=1e-12)  # e^(−100): exactly log P in float
+    assert curve[1.0] == pytest.approx(math.log(3) - math.log(1 + 2 / math.e), abs=1e-12)
+    assert retrieval_top1(queries, passages, gold) == 1.0
+    # H(gold) of counts (2, 1, 2): the valid bound is lower by log P − H.
+    h = -(2 * 0.4 * math.log(0.4) + 0.2 * math.log(0.2))
+    assert gold_entropy(gold) == pytest.approx(h, abs=1e-12)
+    r = estimate_query_passage(queries, passages, gold, Settings(tau=0.01, taus=(1.0,), pca_dim=1, k=1))
+    assert r["log_p"] == pytest.approx(math.log(3)) and r["gold_passages"] == 3 and r["passages"] == 3
+    assert r["infonce"] == pytest.approx(math.log(3), abs=1e-12)
+    assert r["infonce_ba"] == pytest.approx(h, abs=1e-12)
+    assert r["infonce_max"] == r["infonce"] and r["infonce_best_tau"] == 0.01
+    assert r["gold_cos"] == pytest.approx(1.0, abs=1e-12) and r["top1"] == 1.0
+
+
+def test_retrieval_infonce_hand_computed_with_a_tie_and_a_shared_gold():
+    # p0 = (2, 0), p1 = (0, 1). q0 = (1, 0): cos (1, 0); q1 = (1, 1): cos (1/√2, 1/√2), a tie.
+    # Both have gold p0. At τ = 1: log softmax = −log(1 + e^(−1)) and log(1/2).
+    passages = np.array([[2.0, 0.0], [0.0, 1.0]])
+    queries = np.array([[1.0, 0.0], [1.0, 1.0]])
+    gold = [0, 0]
+    expected = math.log(2) + (-math.log(1 + math.exp(-1)) + math.log(0.5)) / 2
+    assert retrieval_infonce_curve(queries, passages, gold, (1.0,))[1.0] == pytest.approx(expected, abs=1e-12)
+    # A tie is a miss for top-1; a single passage has no negative.
+    assert retrieval_top1(queries, passages, gold) == 0.5
+    assert gold_entropy(gold) == 0.0
+    with pytest.raises(XqgError, match="at least 2 passages"):
+        retrieval_infonce_curve(queries, passages[:1], gold)
+    with pytest.raises(XqgError, match="gold rows"):
+        retrieval_infonce_curve(queries, passages, [0, 2])
+
+
+def test_query_passage_estimators_independent_and_dependent():
+    rng = np.random.default_rng(11)
+    n, n_passages, d = 600, 120, 32
+    passages = rng.standard_normal((n_passages, d))
+    gold = rng.integers(0, n_passages, n)  # ≈ 5 questions per passage, as in XQuAD
+    unrelated = estimate_query_passage(rng.standard_normal((n, d)), passages, gold)
+    assert abs(unrelated["ksg"]) < 0.1 and abs(unrelated["ksg_shuffled"]) < 0.1
+    assert abs(unrelated["cka_debiased"]) < 0.05 and unrelated["top1"] < 0.05
+    assert unrelated["infonce"] < 0 and unrelated["infonce_max"] < 0.05  # a loose bound when unrelated
+    questions = passages[gold] + 0.5 * rng.standard_normal((n, d))
+    related = estimate_query_passage(questions, passages, gold)
+    assert related["ksg"] > 2.0 > 0.1 > abs(related["ksg_shuffled"])
+    assert related["ksg"] < related["gold_entropy"] + 0.1  # I(Q; G) ≤ H(G), up to estimator noise
+    assert related["top1"] > 0.9 and related["cka_debiased"] > 0.5
+    assert related["infonce_max"] == pytest.approx(math.log(n_passages), abs=0.05)
+    # Only directions count: rescaling passages (as fusion does) changes nothing.
+    lengths = rng.uniform(0.2, 5.0, (n_passages, 1))
+    scaled = estimate_query_passage(3.0 * questions, passages * lengths, gold)
+    for key in ("ksg", "ksg_shuffled", "infonce", "infonce_max", "cka", "cka_debiased", "top1", "gold_cos"):
+        assert scaled[key] == pytest.approx(related[key], abs=1e-9), key
+
+
+@pytest.fixture()
+def qp_experiment(tmp_path: Path) -> dict:
+    """8 passages; 3 languages × 16 questions (2 per passage); systems: baseline, 'scaled' (the
+    baseline passages at random lengths: identical directions) and 'pulled' (passages moved
+    towards their questions, like fusion)."""
+    from xqg.data.qrels import write_qrels
+    from xqg.data.queries import write_queries
+    from xqg.io import write_manifest
+    from xqg.types import Query
+
+    rng = np.random.default_rng(12)
+    d, n_pass, per_lang = 12, 8, 16
+    pids = [f"Art#{i}" for i in range(n_pass)]
+    passages = rng.standard_normal((n_pass, d))
+    passages /= np.linalg.norm(passages, axis=1, keepdims=True)
+    qids, gold, langs, qvecs, queries = [], [], [], [], []
+    for lang, noise in (("en", 0.4), ("xx", 1.0), ("yy", 1.4)):
+        for j in range(per_lang):
+            g = j % n_pass
+            v = passages[g] + noise * rng.standard_normal(d) / math.sqrt(d)
+            qids.append(f"s{j}-{lang}")
+            gold.append(g)
+            langs.append(lang)
+            qvecs.append(v / np.linalg.norm(v))
+            queries.append(Query(qids[-1], f"question {j}", lang))
+    q = np.array(qvecs, dtype=np.float32)
+    gold_arr = np.array(gold)
+    pulled = np.array([passages[g] + q[gold_arr == g].sum(axis=0) for g in range(n_pass)])
+    root = tmp_path / "exp"
+    _write_embeddings(root / "embeddings", pids, passages.astype(np.float32))
+    scaled = passages * rng.uniform(0.3, 3.0, (n_pass, 1))
+    _write_embeddings(root / "fused-scaled", pids, scaled.astype(np.float32))
+    _write_embeddings(root / "fused-pulled", pids, pulled.astype(np.float32))
+    _write_embeddings(root / "queries-test", qids, q)
+    bench = root / "benchmark"
+    write_queries(bench / "queries.jsonl", queries)
+    write_qrels(bench / "qrels" / "test.tsv", {qi: {pids[g]: 1} for qi, g in zip(qids, gold, strict=True)})
+    write_manifest(bench, stage="benchmark", config={}, counts={}, extra={"qrels_file": "qrels/test.tsv"})
+    return {
+        "root": root,
+        "passages": passages,
+        "pulled": pulled,
+        "queries": q,
+        "gold": gold_arr,
+        "langs": langs,
+    }
+
+
+def test_load_query_passage_pairs_each_question_with_its_gold_vector(qp_experiment):
+    root = qp_experiment["root"]
+    pairs = load_query_passage(SystemSpec.parse(f"p={root}:pulled"), "test", ["en", "yy"])
+    assert pairs.lang_list == ["en", "yy"] and len(pairs.qids) == 32
+    rows = [i for i, lang in enumerate(qp_experiment["langs"]) if lang in ("en", "yy")]
+    np.testing.assert_array_equal(pairs.queries, qp_experiment["queries"][rows])
+    np.testing.assert_array_equal(pairs.gold, qp_experiment["gold"][rows])
+    np.testing.assert_allclose(pairs.passages, qp_experiment["pulled"], rtol=1e-6)  # raw, not normalised
+    assert pairs.passage_ids[pairs.gold[0]] == f"Art#{qp_experiment['gold'][rows[0]]}"
+
+
+def test_cli_system_mode_on_a_synthetic_experiment(qp_experiment, tmp_path):
+    from xqg.cli import app
+
+    root, out = qp_experiment["root"], tmp_path / "mi"
+    result = CliRunner().invoke(
+        app,
+        ["analyse", "mutual-information", "--system", f"base={root}", "--system", f"scaled={root}:scaled",
+         "--system", f"pulled={root}:pulled", "--pca-dim", "3", "--tau", "0.1", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for name in ("analysis.json", "analysis.md", "mutual_information_query_passage.png", "manifest.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "mutual_information.png").exists()
+    doc = json.loads((out / "analysis.json").read_text())
+    data = doc["data"]["query_passage"]
+    assert data["langs"] == ["en", "xx", "yy"] and data["n_by_lang"] == {"en": 16, "xx": 16, "yy": 16}
+    assert data["passages"] == 8 and data["log_p"] == pytest.approx(math.log(8))
+    assert data["gold_entropy"] == pytest.approx(math.log(8))  # 2 questions on each of the 8 passages
+    t = data["tables"]
+    q, g, p = qp_experiment["queries"].astype(np.float64), qp_experiment["gold"], qp_experiment["passages"]
+    for i, lang in enumerate(("en", "xx", "yy")):
+        rows = slice(16 * i, 16 * (i + 1))
+        s = q[rows] @ p.T  # unit questions, unit passages: cosines
+        gold_s = s[np.arange(16), g[rows]]
+        log_softmax = gold_s / 0.1 - np.log(np.exp(s / 0.1).sum(axis=1))
+        assert t["infonce"]["base"][lang] == pytest.approx(math.log(8) + log_softmax.mean(), abs=1e-5)
+        assert t["gold_cos"]["base"][lang] == pytest.approx(gold_s.mean(), abs=1e-6)
+        wrong = s.copy()
+        wrong[np.arange(16), g[rows]] = -np.inf
+        assert t["top1"]["base"][lang] == pytest.approx(np.mean(gold_s > wrong.max(axis=1)))
+        # Same directions at other lengths: every estimate equal (passages are normalised first).
+        for key in ("ksg", "infonce", "infonce_max", "cka", "cka_debiased", "top1", "gold_cos"):
+            assert t[key]["scaled"][lang] == pytest.approx(t[key]["base"][lang], abs=1e-5), key
+    # Pulling passages towards the questions of all languages aligns them with the noisy languages'
+    # questions (en, already close, gains least or loses a little).
+    for key in ("gold_cos", "cka", "cka_debiased", "top1", "infonce_max"):
+        gain = {lang: t[key]["pulled"][lang] - t[key]["base"][lang] for lang in ("en", "xx", "yy")}
+        assert gain["yy"] > 0 and gain["xx"] > 0 and gain["yy"] > gain["en"], key
+    assert t["ksg"]["base"]["mean X≠en"] == pytest.approx(
+        (t["ksg"]["base"]["xx"] + t["ksg"]["base"]["yy"]) / 2
+    )
+    assert data["systems"]["scaled"]["passage_norm"]["max"] > 1.5
+    head = doc["headline"]
+    assert head.startswith("16 test questions per language × their gold English passage, mean over 3 ")
+    assert "query–passage KSG MI (nats): base " in head and "→ pulled " in head
+    top1 = t["top1"]
+    assert (
+        f"cosine top-1: base {top1['base']['mean']:.3f} → scaled {top1['scaled']['mean']:.3f} (Δ > 0 in 0/3 "
+        f"languages) → pulled {top1['pulled']['mean']:.3f} (Δ > 0 in 2/3 languages)"  # en: 1.0 → 1.0
+    ) in head
+    md = (out / "analysis.md").read_text()
+    assert "--system pulled=" in md and "## KSG MI, question ↔ gold passage (nats)" in md
+    assert "| **mean X≠en** |" in md
+
+
+def test_both_modes_write_one_folder(qp_experiment, tmp_path):
+    rng = np.random.default_rng(13)
+    n = 30
+
+    def fake_encode(spec: ModelSpec, questions: ParallelQuestions, **_: object) -> dict[str, np.ndarray]:
+        base = rng.standard_normal((n, 8))
+        return {"en": base, **{lang: base + 0.2 * rng.standard_normal((n, 8)) for lang in questions.langs}}
+
+    out = run_mutual_information(
+        [ModelSpec("m", "x")],
+        tmp_path / "mi",
+        systems=[SystemSpec.parse(f"base={qp_experiment['root']}")],
+        dataset="mkqa",
+        limit=n,
+        settings=Settings(pca_dim=3),
+        encode=fake_encode,
+        show_progress=False,
+    )
+    doc = json.loads((out / "analysis.json").read_text())
+    data = doc["data"]
+    # The question mode keeps its top-level keys; the query–passage mode sits under its own key.
+    assert data["n"] == n and data["tables"]["top1"]["m"]["ja"] == 1.0
+    assert data["query_passage"]["langs"] == ["en", "xx", "yy"]
+    assert doc["headline"].startswith("Query–passage: 16 test questions per language")
+    assert ". Question–question: mkqa, 30 parallel questions" in doc["headline"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"mutual_information.png", "mutual_information_query_passage.png"} <= set(manifest["files"])
+    md = (out / "analysis.md").read_text()
+    assert "## Question ↔ gold passage (experiment systems)" in md and "### linear CKA" in md
+    assert "## Question ↔ translated question (query tower)" in md and "### KSG MI (nats)" in md
+
+
+def test_cli_system_mode_bad_input_exits_2(qp_experiment, tmp_path, monkeypatch, capsys):
+    from xqg.cli import main
+
+    root = qp_experiment["root"]
+    for extra, message in (
+        ([], "give at least one --model"),
+        (["--system", "nolabel"], "LABEL=FOLDER"),
+        (["--system", f"a={root}:nope"], "no passage vectors for system 'nope'"),
+        (["--system", f"a={root}", "--system-split", "dev"], "no dev query vectors"),
+        (["--system", f"a={root}", "--system", f"a={root}:pulled"], "labels must be unique"),
+        (["--system", f"a={root}", "--pca-dim", "20"], "too few"),
+    ):
+        argv = ["xqg", "analyse", "mutual-information", "--out", str(tmp_path / "o"), *extra]
+        monkeypatch.setattr(sys, "argv", argv)
         with pytest.raises(SystemExit) as exc:
             main()
         assert exc.value.code == 2

@@ -1,8 +1,19 @@
-"""Mutual information between English and target-language question embeddings.
+"""Mutual information between source- and target-language embeddings, in two modes.
 
-Research question: does augmentation / fine-tuning / distillation make an encoder carry more
-information shared between a question and its translation — i.e. raise MI(E_en; E_X) where
-``E_en`` and ``E_X`` are the query-tower embeddings of the same question in English and in X?
+Research question: does xQG augmentation (or fine-tuning / distillation) raise the mutual
+information between source- and target-language embeddings compared with plain multilingual
+fine-tuning? Two modes, because the two kinds of change touch different towers:
+
+* **question ↔ question** (``--model``): MI(E_en; E_X), where ``E_en`` and ``E_X`` are the
+  query-tower embeddings of the same question in English and in X. Fine-tuning and distillation
+  change the query tower, so this shows them; xQG augmentation does not touch it at all.
+* **question ↔ gold passage** (``--system``, :func:`analyse_query_passage`): MI between the
+  language-X question embedding and the embedding of its gold *English* passage, read from an
+  ``xqg experiment`` folder. Augmentation only changes the passage vectors (fused with generated
+  target-language queries), so this is the mode that can show its effect. English questions are
+  the monolingual control. Many questions share a passage (≈ 5 per XQuAD paragraph); every
+  question is paired with its gold passage's vector, so passage rows repeat. See
+  :func:`estimate_query_passage` for how each estimator treats that.
 
 Parallel question sets: MKQA (1,758 questions × 12 languages) and XQuAD (1,190 × 12). Four views,
 because no single MI estimate in 384 dimensions from ~2,000 pairs is trustworthy on its own:
@@ -27,12 +38,17 @@ because no single MI estimate in 384 dimensions from ~2,000 pairs is trustworthy
   data, so the debiased estimator (unbiased HSIC, Song et al. 2012) is reported next to it.
 * **Translation retrieval top-1**: share of English questions whose nearest X question (cosine)
   is their translation — the interpretable companion of the InfoNCE bound.
+
+The query–passage mode uses the same KSG and CKA settings, a retrieval form of the InfoNCE bound
+(softmax over the corpus's distinct passages) and cosine retrieval top-1 in place of translation
+top-1.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from xqg.analyse.common import write_analysis
+from xqg.analyse.common import SystemSpec, load_vectors, write_analysis
 from xqg.errors import XqgError
 from xqg.io import atomic_path
 
@@ -48,6 +64,10 @@ NAME = "mutual-information"
 QUESTION = (
     "Does augmentation / fine-tuning / distillation raise the mutual information between English and "
     "target-language question embeddings (parallel questions, query tower)?"
+)
+QUESTION_PASSAGE = (
+    "Does xQG augmentation raise the mutual information between target-language question embeddings "
+    "and the embeddings of their gold English passages, compared with the plain (un-augmented) system?"
 )
 DATASETS = ("mkqa", "xquad")
 #: e5's InfoNCE training temperature (its model card: "we use a low temperature 0.01"), which is
@@ -64,6 +84,20 @@ ESTIMATORS: dict[str, tuple[str, str]] = {
     "cka_debiased": ("debiased linear CKA", ".3f"),
     "top1": ("en→X translation retrieval top-1", ".3f"),
 }
+#: The same for the query–passage mode (``--system``).
+PASSAGE_ESTIMATORS: dict[str, tuple[str, str]] = {
+    "ksg": ("KSG MI, question ↔ gold passage (nats)", ".3f"),
+    "ksg_shuffled": ("KSG MI, shuffled pairs (nats; true value 0)", ".3f"),
+    "infonce": ("retrieval InfoNCE at fixed τ: log P + mean log softmax (nats)", ".3f"),
+    "infonce_max": ("retrieval InfoNCE, max over τ grid (nats; optimistic)", ".3f"),
+    "infonce_ba": ("retrieval bound H(gold) + mean log softmax at fixed τ (nats; valid lower bound)", ".3f"),
+    "cka": ("linear CKA, question ↔ gold passage", ".3f"),
+    "cka_debiased": ("debiased linear CKA, question ↔ gold passage", ".3f"),
+    "top1": ("cosine retrieval top-1 (gold passage ranked first)", ".3f"),
+    "gold_cos": ("mean cos(question, gold passage)", ".3f"),
+}
+#: Table rows that are averages, not languages.
+MEAN_ROWS = ("mean", "mean X≠en")
 
 
 # -- estimators ----------------------------------------------------------------------------------
@@ -287,6 +321,142 @@ def estimate_pair(x: np.ndarray, y: np.ndarray, settings: Settings = Settings())
     }
 
 
+# -- question ↔ gold passage ---------------------------------------------------------------------
+
+
+def _query_passage_cosines(queries: np.ndarray, passages: np.ndarray) -> np.ndarray:
+    """``s_ij = cos(q_i, p_j)`` in float64 for n questions against P passages (n ≠ P allowed)."""
+    q = np.asarray(queries, dtype=np.float64)
+    p = np.asarray(passages, dtype=np.float64)
+    if q.ndim != 2 or p.ndim != 2 or q.shape[1] != p.shape[1]:
+        raise XqgError(f"queries and passages must be 2-d with one dimension, got {q.shape} and {p.shape}")
+    if not (np.isfinite(q).all() and np.isfinite(p).all()):
+        raise XqgError("embeddings contain NaN or infinite values")
+    return _unit_rows(q) @ _unit_rows(p).T
+
+
+def _gold_rows(gold: np.ndarray | Sequence[int], n: int, n_passages: int) -> np.ndarray:
+    g = np.asarray(gold)
+    if g.shape != (n,) or (n and not np.issubdtype(g.dtype, np.integer)):
+        raise XqgError(f"gold must be {n} integer passage rows, got shape {g.shape}")
+    if n and (g.min() < 0 or g.max() >= n_passages):
+        raise XqgError(f"gold rows must lie in [0, {n_passages}); got {g.min()}..{g.max()}")
+    return g.astype(np.int64)
+
+
+def retrieval_infonce_curve(
+    queries: np.ndarray,
+    passages: np.ndarray,
+    gold: np.ndarray | Sequence[int],
+    taus: Sequence[float] = DEFAULT_TAUS,
+) -> dict[float, float]:
+    """Retrieval InfoNCE ``log P + mean_i log softmax_j(s_ij / τ)[g(i)]`` at every τ, in nats.
+
+    ``s_ij`` = cosine of question ``i`` and passage ``j``; the softmax runs over all ``P`` rows of
+    ``passages`` — the *distinct* passages of the corpus, not one column per question — and
+    ``g(i)`` is the row of question ``i``'s gold passage. That is the standard retrieval form: it
+    stays well defined when several questions share one gold passage (a per-question column
+    layout, as in :func:`infonce_curve`, would count a shared passage as its own negative). The
+    value is capped at ``log P``, reached when every question's gold has all the probability.
+
+    As a bound: ``softmax`` is a model ``q(g | question)``, so Barber & Agakov give
+    ``I(Q; G) ≥ H(G) + mean log q(g(i) | q_i)`` for the gold-passage variable ``G``. When the gold
+    passages are uniform over the corpus ``H(G) = log P`` and this *is* that bound; when the
+    questions' golds cover only part of the corpus (XQuAD test questions use 1/5 of its
+    paragraphs) ``log P`` exceeds ``H(G)`` and the value overstates the bound by
+    ``log P − H(G)`` ≥ 0 — see :func:`gold_entropy`; the offset is the same for every system
+    evaluated on the same questions and corpus, so differences between systems are unaffected.
+    """
+    from scipy.special import logsumexp
+
+    if not taus or any(not (t > 0 and math.isfinite(t)) for t in taus):
+        raise XqgError(f"temperatures must be positive and finite, got {list(taus)}")
+    s = _query_passage_cosines(queries, passages)
+    n, n_passages = s.shape
+    if n_passages < 2:
+        raise XqgError("need at least 2 passages: the softmax needs a negative")
+    g = _gold_rows(gold, n, n_passages)
+    gold_s = s[np.arange(n), g]
+    log_p = math.log(n_passages)
+    out = {}
+    for tau in taus:
+        log_softmax_gold = gold_s / tau - logsumexp(s / tau, axis=1)
+        out[float(tau)] = float(min(log_p, log_p + log_softmax_gold.mean()))
+    return out
+
+
+def gold_entropy(gold: np.ndarray | Sequence[int]) -> float:
+    """Plug-in entropy (nats) of the gold-passage distribution of a set of questions.
+
+    The ceiling on ``I(Q; G)``: question embeddings can tell apart at most the passages the
+    questions point to. With ``m`` gold passages of equal question counts it is ``log m``.
+    """
+    _, counts = np.unique(np.asarray(gold), return_counts=True)
+    if counts.size == 0:
+        raise XqgError("no gold passages")
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def retrieval_top1(queries: np.ndarray, passages: np.ndarray, gold: np.ndarray | Sequence[int]) -> float:
+    """Share of questions whose gold passage is the strict cosine top-1 (ties count as misses)."""
+    s = _query_passage_cosines(queries, passages)
+    g = _gold_rows(gold, s.shape[0], s.shape[1])
+    gold_s = s[np.arange(s.shape[0]), g].copy()
+    s[np.arange(s.shape[0]), g] = -np.inf
+    return float(np.mean(gold_s > s.max(axis=1))) if s.shape[1] > 1 else 1.0
+
+
+def estimate_query_passage(
+    queries: np.ndarray,
+    passages: np.ndarray,
+    gold: np.ndarray | Sequence[int],
+    settings: Settings = Settings(),
+) -> dict[str, Any]:
+    """Every estimator for questions ``queries`` (n, d) against the corpus ``passages`` (P, d).
+
+    Both sides are scaled to unit length first: fused passage vectors ``(1−α)·p + α·Σq`` are not
+    unit length, and their length says how many / how aligned the generated queries were rather
+    than where the passage points; the analysis is about direction (as the cosine retrieval is).
+    KSG and CKA pair each question with its gold passage's vector (row ``gold[i]``), so a passage
+    shared by ``m`` questions appears ``m`` times on the passage side — a discrete-valued side,
+    for which KSG leans on its seeded tie-breaking jitter; the shuffled-pairs control (questions
+    re-paired with other questions' passages, same multiset of passage rows) shows the bias that
+    leaves at zero MI. InfoNCE uses the distinct passages (:func:`retrieval_infonce_curve`).
+    """
+    q = np.asarray(queries, dtype=np.float64)
+    p = np.asarray(passages, dtype=np.float64)
+    if q.ndim != 2 or p.ndim != 2 or q.shape[1] != p.shape[1]:
+        raise XqgError(f"queries and passages must be 2-d with one dimension, got {q.shape} and {p.shape}")
+    q, p = _unit_rows(q), _unit_rows(p)
+    g = _gold_rows(gold, q.shape[0], p.shape[0])
+    y = p[g]
+    x, y = _pair(q, y, min_rows=max(settings.k + 2, settings.pca_dim + 1, 4))
+    curve = retrieval_infonce_curve(q, p, g, tuple(dict.fromkeys((settings.tau, *settings.taus))))
+    best_tau = max(curve, key=curve.__getitem__)
+    entropy = gold_entropy(g)
+    log_p = math.log(p.shape[0])
+    perm = np.random.default_rng(settings.seed).permutation(x.shape[0])
+    return {
+        "n": int(x.shape[0]),
+        "passages": int(p.shape[0]),
+        "gold_passages": int(np.unique(g).size),
+        "log_p": log_p,
+        "gold_entropy": entropy,
+        "ksg": ksg_pca_mi(x, y, settings.pca_dim, settings.k, seed=settings.seed),
+        "ksg_shuffled": ksg_pca_mi(x, y[perm], settings.pca_dim, settings.k, seed=settings.seed),
+        "infonce": curve[settings.tau],
+        "infonce_max": curve[best_tau],
+        "infonce_best_tau": best_tau,
+        "infonce_curve": {f"{t:g}": v for t, v in curve.items()},
+        "infonce_ba": curve[settings.tau] - (log_p - entropy),
+        "cka": linear_cka(x, y),
+        "cka_debiased": linear_cka(x, y, debiased=True),
+        "top1": retrieval_top1(q, p, g),
+        "gold_cos": float(np.einsum("ij,ij->i", x, y).mean()),
+    }
+
+
 # -- data and models -----------------------------------------------------------------------------
 
 
@@ -398,6 +568,64 @@ def encode_questions(
         bar.close()
 
 
+@dataclass
+class QueryPassagePairs:
+    """One experiment system's questions and corpus: row ``i`` of ``queries`` has gold passage
+    row ``gold[i]`` of ``passages`` and language ``langs[i]``."""
+
+    spec: SystemSpec
+    qids: list[str]
+    langs: np.ndarray  # (n,) str
+    queries: np.ndarray  # (n, d) float32
+    passages: np.ndarray  # (P, d) float32, as stored (fused vectors are not unit length)
+    gold: np.ndarray  # (n,) int64
+    passage_ids: list[str]
+
+    @property
+    def lang_list(self) -> list[str]:
+        """Languages in first-seen order, English (the control) first."""
+        seen = list(dict.fromkeys(self.langs.tolist()))
+        return sorted(seen, key=lambda lang: lang != "en")
+
+
+def load_query_passage(
+    spec: SystemSpec,
+    split: str = "test",
+    langs: Sequence[str] | None = None,
+    *,
+    judgements: Any = None,
+) -> QueryPassagePairs:
+    """Questions of ``queries-<split>`` and the system's passage vectors of one experiment folder.
+
+    Which questions take part, and their languages, come from
+    :func:`xqg.analyse.alignment.load_system` — the same selection and the same checks (every
+    question judged, its gold passage in the corpus, the language filter) as the alignment
+    analysis; it returns cosines, not vectors, so the vectors are read here and the gold passage of
+    each question is looked up in :func:`xqg.analyse.alignment.load_judgements` (the folder's
+    ``benchmark/``, else the XQuAD release). ``judgements`` may pass that object in when several
+    systems share one folder, to read it once.
+    """
+    from xqg.analyse.alignment import load_judgements, load_system
+
+    selected = load_system(spec, split, langs)
+    qids, qvecs = load_vectors(spec.query_dir(split))
+    pids, pvecs = load_vectors(spec.passage_dir())
+    judged = judgements if judgements is not None else load_judgements(spec.folder)
+    q_row = {qid: i for i, qid in enumerate(qids)}
+    p_row = {pid: i for i, pid in enumerate(pids)}
+    rows = np.array([q_row[qid] for qid in selected.qids], dtype=np.int64)
+    gold = np.array([p_row[judged.gold[qid]] for qid in selected.qids], dtype=np.int64)
+    return QueryPassagePairs(
+        spec=spec,
+        qids=list(selected.qids),
+        langs=np.asarray(selected.langs, dtype=str),
+        queries=qvecs[rows],
+        passages=pvecs,
+        gold=gold,
+        passage_ids=pids,
+    )
+
+
 # -- the analysis --------------------------------------------------------------------------------
 
 
@@ -415,23 +643,65 @@ def analyse_embeddings(
     return out
 
 
-def tables(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
-    """``{estimator: {model: {lang: value, "mean": macro mean}}}``."""
+def _check_counts(pairs: QueryPassagePairs, settings: Settings) -> None:
+    """Every language needs enough questions for the PCA and KSG settings (checked before encoding)."""
+    for lang in pairs.lang_list:
+        n = int((pairs.langs == lang).sum())
+        if n < max(settings.k + 2, settings.pca_dim + 1, 4):
+            raise XqgError(
+                f"{pairs.spec.label}: {n} '{lang}' questions are too few for {settings.pca_dim} PCA "
+                f"components and k = {settings.k}"
+            )
+
+
+def analyse_query_passage(
+    systems: dict[str, QueryPassagePairs], settings: Settings = Settings()
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{system: {lang: estimates}}``: :func:`estimate_query_passage` per language, English first.
+
+    Each language is estimated on its own questions against the whole corpus, so languages with
+    the same questions (XQuAD is parallel) share ``P`` and ``H(gold)``.
+    """
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for label, pairs in systems.items():
+        _check_counts(pairs, settings)
+        out[label] = {}
+        for lang in pairs.lang_list:
+            rows = pairs.langs == lang
+            out[label][lang] = estimate_query_passage(
+                pairs.queries[rows], pairs.passages, pairs.gold[rows], settings
+            )
+    return out
+
+
+def tables(
+    results: dict[str, dict[str, dict[str, Any]]], keys: Sequence[str] = tuple(ESTIMATORS)
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{estimator: {model: {lang: value, "mean": macro mean}}}``; when English is among the
+    languages (the query–passage mode's control) also ``"mean X≠en"``, the cross-lingual mean."""
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for key in ESTIMATORS:
+    for key in keys:
         out[key] = {}
         for label, by_lang in results.items():
             row = {lang: float(r[key]) for lang, r in by_lang.items()}
-            row["mean"] = float(np.mean(list(row.values())))
+            values = list(row.values())
+            cross = [v for lang, v in row.items() if lang != "en"]
+            row["mean"] = float(np.mean(values))
+            if "en" in by_lang and cross:
+                row["mean X≠en"] = float(np.mean(cross))
             out[key][label] = row
     return out
+
+
+def _langs_of(row: dict[str, float]) -> list[str]:
+    return [lang for lang in row if lang not in MEAN_ROWS]
 
 
 def headline(tabs: dict[str, Any], log_n: float, tau: float, n: int, dataset: str) -> str:
     """One line from the data: the reference's estimates, and how every other model moves them."""
     labels = list(tabs["ksg"])
     ref = labels[0]
-    langs = [lang for lang in tabs["ksg"][ref] if lang != "mean"]
+    langs = _langs_of(tabs["ksg"][ref])
 
     def describe(label: str) -> str:
         ksg = tabs["ksg"][label]
@@ -461,27 +731,86 @@ def headline(tabs: dict[str, Any], log_n: float, tau: float, n: int, dataset: st
     return text + "; " + "; ".join(parts)
 
 
-def plot(tabs: dict[str, Any], path: Path, *, log_n: float, tau: float) -> None:
-    """Grouped bars per language (models side by side), one panel per estimator."""
+def passage_headline(
+    tabs: dict[str, Any], *, tau: float, log_p: float, entropy: float, n: int, split: str = "test"
+) -> str:
+    """One line for the query–passage mode: each estimator's language mean for the first system,
+    then every other system's, with the number of languages in which it is higher."""
+    labels = list(tabs["ksg"])
+    ref = labels[0]
+    langs = _langs_of(tabs["ksg"][ref])
+
+    def move(key: str, name: str, fmt: str, note: str = "") -> str:
+        text = f"{name}: {ref} {format(tabs[key][ref]['mean'], fmt)}"
+        for label in labels[1:]:
+            up = sum(1 for lang in langs if tabs[key][label][lang] > tabs[key][ref][lang])
+            text += (
+                f" → {label} {format(tabs[key][label]['mean'], fmt)} (Δ > 0 in {up}/{len(langs)} languages)"
+            )
+        return text + note
+
+    shuffled = ", ".join(f"{lb} {tabs['ksg_shuffled'][lb]['mean']:.2f}" for lb in labels)
+    parts = [
+        move("ksg", "query–passage KSG MI (nats)", ".2f", f" (shuffled-pairs control {shuffled})"),
+        move(
+            "infonce",
+            f"retrieval InfoNCE@τ={tau:g} (nats)",
+            ".2f",
+            f" (cap log P = {log_p:.2f}; valid bound = this − {log_p - entropy:.2f})",
+        ),
+        move("infonce_max", "max over τ", ".2f"),
+        move("cka", "CKA", ".3f"),
+        move("top1", "cosine top-1", ".3f"),
+    ]
+    text = (
+        f"{n} {split} questions per language × their gold English passage, mean over {len(langs)} "
+        f"languages (en = control): " + "; ".join(parts)
+    )
+    if len(labels) == 1:
+        text += "; one system only, so no comparison yet"
+    return text
+
+
+def plot(
+    tabs: dict[str, Any],
+    path: Path,
+    *,
+    log_n: float,
+    tau: float,
+    panels: Sequence[tuple[str, str]] | None = None,
+    ref_lines: dict[str, list[float]] | None = None,
+) -> None:
+    """Grouped bars per language (models / systems side by side), one panel per estimator.
+
+    ``ref_lines`` draws dashed horizontal lines (e.g. log N) on the named panels; by default the
+    InfoNCE panels get ``log_n``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [
-        ("ksg", "KSG MI (nats); × = shuffled-pairs control"),
-        ("infonce", f"InfoNCE bound at τ = {tau:g} (nats); line = log N"),
-        ("infonce_max", "InfoNCE bound, max over τ (nats)"),
-        ("cka", "linear CKA"),
-        ("cka_debiased", "debiased linear CKA"),
-        ("top1", "en→X translation top-1"),
-    ]
+    if panels is None:
+        panels = [
+            ("ksg", "KSG MI (nats); × = shuffled-pairs control"),
+            ("infonce", f"InfoNCE bound at τ = {tau:g} (nats); line = log N"),
+            ("infonce_max", "InfoNCE bound, max over τ (nats)"),
+            ("cka", "linear CKA"),
+            ("cka_debiased", "debiased linear CKA"),
+            ("top1", "en→X translation top-1"),
+        ]
+    if ref_lines is None:
+        ref_lines = {"infonce": [log_n], "infonce_max": [log_n]}
     labels = list(tabs["ksg"])
-    langs = [lang for lang in tabs["ksg"][labels[0]] if lang != "mean"]
+    langs = _langs_of(tabs["ksg"][labels[0]])
     x = np.arange(len(langs))
     width = 0.8 / len(labels)
-    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
-    for ax, (key, title) in zip(axes.flat, panels, strict=True):
+    cols = 3
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(15, 3.75 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (key, title) in zip(axes.flat, panels, strict=False):
         for m, label in enumerate(labels):
             offs = x - 0.4 + width * (m + 0.5)
             ax.bar(offs, [tabs[key][label][lang] for lang in langs], width, label=label)
@@ -494,8 +823,8 @@ def plot(tabs: dict[str, Any], path: Path, *, log_n: float, tau: float) -> None:
                     s=14,
                     zorder=3,
                 )
-        if key in ("infonce", "infonce_max"):
-            ax.axhline(log_n, color="grey", ls="--", lw=1)
+        for level in ref_lines.get(key, []):
+            ax.axhline(level, color="grey", ls="--", lw=1)
         ax.axhline(0, color="black", lw=0.6)
         ax.set_xticks(x, langs, fontsize=8)
         ax.set_title(title, fontsize=9)
@@ -513,49 +842,70 @@ def _markdown_table(tab: dict[str, dict[str, float]], fmt: str) -> str:
     head = ["lang", ref] + [x for lb in labels[1:] for x in (lb, "Δ")]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lang in tab[ref]:
-        row = [f"**{lang}**" if lang == "mean" else lang, format(tab[ref][lang], fmt)]
+        row = [f"**{lang}**" if lang in MEAN_ROWS else lang, format(tab[ref][lang], fmt)]
         for lb in labels[1:]:
             row += [format(tab[lb][lang], fmt), f"{tab[lb][lang] - tab[ref][lang]:+{fmt}}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def run_mutual_information(
-    models: Sequence[ModelSpec],
-    out_dir: str | Path,
-    *,
-    dataset: str = "mkqa",
-    langs: Sequence[str] | None = None,
-    split: str = "all",
-    limit: int | None = None,
-    settings: Settings = Settings(),
-    dtype: str = "float32",
-    batch_size: int = 64,
-    max_length: int = 64,
-    device: str = "auto",
-    command: str | None = None,
-    show_progress: bool = True,
-    encode: Callable[..., dict[str, np.ndarray]] = encode_questions,
-) -> Path:
-    """Encode the parallel questions with every model, estimate, and write the analysis folder."""
-    if not models:
-        raise XqgError("give at least one --model LABEL=SPEC")
-    labels = [m.label for m in models]
-    if len(set(labels)) != len(labels):
-        raise XqgError(f"model labels must be unique, got {', '.join(labels)}")
-    from xqg.config import EncoderConfig
+def _edge_note(results: dict[str, dict[str, dict[str, Any]]], taus: Sequence[float]) -> list[str]:
+    edge = [
+        f"{label}/{lang}"
+        for label, by_lang in results.items()
+        for lang, r in by_lang.items()
+        if r["infonce_best_tau"] in (min(taus), max(taus))
+    ]
+    if not edge:
+        return []
+    return [
+        f"Note: the best τ lies on the edge of the grid for {len(edge)} pair(s) ({', '.join(edge[:6])}"
+        f"{', …' if len(edge) > 6 else ''}); the max-over-τ bound may be higher with a wider grid.",
+        "",
+    ]
 
-    for m in models:  # settings errors before any (slow) encoding
-        try:
-            EncoderConfig(model=m.model, dtype=dtype, batch_size=batch_size, query_max_length=max_length)
-        except ValueError as e:
-            raise XqgError(f"{m.label}: bad encoder settings: {e}") from None
-    questions = load_parallel(dataset, langs, split=split, limit=limit)
+
+def _settings_dict(settings: Settings) -> dict[str, Any]:
+    return {
+        "tau": settings.tau,
+        "taus": list(settings.taus),
+        "pca_dim": settings.pca_dim,
+        "pca": "per side, whitened",
+        "k": settings.k,
+        "seed": settings.seed,
+    }
+
+
+@dataclass
+class _Section:
+    """One mode's contribution to the analysis folder."""
+
+    headline: str
+    body: list[str]
+    data: dict[str, Any]
+    figure: str
+    config: dict[str, Any]
+    counts: dict[str, int]
+
+
+def _question_section(
+    models: Sequence[ModelSpec],
+    out: Path,
+    *,
+    heading: str,
+    questions: ParallelQuestions,
+    settings: Settings,
+    dtype: str,
+    batch_size: int,
+    max_length: int,
+    device: str,
+    limit: int | None,
+    show_progress: bool,
+    encode: Callable[..., dict[str, np.ndarray]],
+) -> _Section:
+    """Encode the parallel questions with every model and estimate en ↔ X (the ``--model`` mode)."""
     n = len(questions.ids)
-    if n < max(settings.pca_dim + 1, settings.k + 2, 4):
-        raise XqgError(
-            f"{n} questions are too few for {settings.pca_dim} PCA components and k = {settings.k}"
-        )
+    dataset, split = questions.dataset, questions.split
     embeddings: dict[str, dict[str, np.ndarray]] = {}
     seconds: dict[str, float] = {}
     for spec in models:
@@ -576,8 +926,6 @@ def run_mutual_information(
     tabs = tables(results)
     log_n = math.log(n)
     head = headline(tabs, log_n, settings.tau, n, dataset)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     figure = "mutual_information.png"
     plot(tabs, out / figure, log_n=log_n, tau=settings.tau)
     data = {
@@ -594,16 +942,7 @@ def run_mutual_information(
             }
             for m in models
         },
-        "settings": {
-            "tau": settings.tau,
-            "taus": list(settings.taus),
-            "pca_dim": settings.pca_dim,
-            "pca": "per side, whitened",
-            "k": settings.k,
-            "seed": settings.seed,
-            "dtype": dtype,
-            "max_length": max_length,
-        },
+        "settings": {**_settings_dict(settings), "dtype": dtype, "max_length": max_length},
         "tables": tabs,
         "per_pair": results,
         "seconds": seconds,
@@ -617,38 +956,245 @@ def run_mutual_information(
         f"max: {', '.join(f'{t:g}' for t in settings.taus)} (picking τ on the same data: optimistic).",
         "",
     ]
-    edge = [
-        f"{label}/{lang}"
-        for label, by_lang in results.items()
-        for lang, r in by_lang.items()
-        if r["infonce_best_tau"] in (min(settings.taus), max(settings.taus))
-    ]
-    if edge:
-        body += [
-            f"Note: the best τ lies on the edge of the grid for {len(edge)} pair(s) ({', '.join(edge[:6])}"
-            f"{', …' if len(edge) > 6 else ''}); the max-over-τ bound may be higher with a wider grid.",
-            "",
-        ]
+    body += _edge_note(results, settings.taus)
     for key, (title, fmt) in ESTIMATORS.items():
-        body += [f"## {title}", "", _markdown_table(tabs[key], fmt), ""]
+        body += [f"{heading} {title}", "", _markdown_table(tabs[key], fmt), ""]
+    config = {
+        "models": [
+            f"{m.label}={m.model}" + (f"@{m.passage_model}" if m.passage_model else "") for m in models
+        ],
+        "dataset": dataset,
+        "split": split,
+        "langs": questions.langs,
+        "limit": limit,
+        **data["settings"],
+    }
+    counts = {"questions": n, "languages": len(questions.langs), "models": len(models)}
+    return _Section(head, body, data, figure, config, counts)
+
+
+def _passage_section(
+    systems: dict[str, QueryPassagePairs], out: Path, *, heading: str, split: str, settings: Settings
+) -> _Section:
+    """Estimate question ↔ gold passage per language and system (the ``--system`` mode)."""
+    t0 = time.perf_counter()
+    results = analyse_query_passage(systems, settings)
+    seconds = time.perf_counter() - t0
+    tabs = tables(results, tuple(PASSAGE_ESTIMATORS))
+    labels = list(systems)
+    ref = labels[0]
+    first = next(iter(results[ref].values()))
+    langs = list(results[ref])
+    for label in labels[1:]:
+        if list(results[label]) != langs:
+            raise XqgError(f"{label} has languages {', '.join(results[label])}, {ref} has {', '.join(langs)}")
+    n_by_lang = {lang: r["n"] for lang, r in results[ref].items()}
+    n = max(n_by_lang.values())
+    log_p, entropy = first["log_p"], first["gold_entropy"]
+    head = passage_headline(tabs, tau=settings.tau, log_p=log_p, entropy=entropy, n=n, split=split)
+    figure = "mutual_information_query_passage.png"
+    plot(
+        tabs,
+        out / figure,
+        log_n=log_p,
+        tau=settings.tau,
+        panels=[
+            ("ksg", "question ↔ gold passage KSG MI (nats); × = shuffled control"),
+            ("infonce", f"retrieval InfoNCE at τ = {settings.tau:g} (nats); lines = log P, H(gold)"),
+            ("infonce_max", "retrieval InfoNCE, max over τ (nats); lines = log P, H(gold)"),
+            ("cka", "linear CKA, question ↔ gold passage"),
+            ("cka_debiased", "debiased linear CKA"),
+            ("top1", "cosine retrieval top-1"),
+        ],
+        ref_lines={"infonce": [log_p, entropy], "infonce_max": [log_p, entropy]},
+    )
+    data = {
+        "split": split,
+        "reference": ref,
+        "langs": langs,
+        "n_by_lang": n_by_lang,
+        "passages": first["passages"],
+        "gold_passages": first["gold_passages"],
+        "log_p": log_p,
+        "gold_entropy": entropy,
+        "systems": {
+            label: {
+                "folder": str(p.spec.folder),
+                "system": p.spec.system,
+                "dim": int(p.queries.shape[1]),
+                "passage_norm": {
+                    "mean": float(np.linalg.norm(p.passages, axis=1).mean()),
+                    "min": float(np.linalg.norm(p.passages, axis=1).min()),
+                    "max": float(np.linalg.norm(p.passages, axis=1).max()),
+                },
+            }
+            for label, p in systems.items()
+        },
+        "settings": _settings_dict(settings),
+        "tables": tabs,
+        "per_pair": results,
+        "seconds": {"estimate": seconds},
+        "headline": head,
+    }
+    norms = ", ".join(
+        "{} {mean:.3f} [{min:.3f}, {max:.3f}]".format(label, **s["passage_norm"])
+        for label, s in data["systems"].items()
+    )
+    named = ", ".join(f"`{lb}` = {p.spec.folder}:{p.spec.system}" for lb, p in systems.items())
+    body = [
+        f"Experiment systems ({named}); reference `{ref}`. Each `queries-{split}` question "
+        f"(≤ {n} per language; English is the "
+        f"monolingual control) is paired with the vector of its gold English passage; corpus P = "
+        f"{first['passages']} passages, of which the questions use {first['gold_passages']} "
+        f"(H(gold) = {entropy:.3f} nats, log P = {log_p:.3f}). Passage vectors are scaled to unit length "
+        f"first (lengths before, mean [min, max]: {norms}), so only their direction counts.",
+        "",
+        f"KSG and CKA: each question against its gold passage's vector (shared passages repeat; per-side "
+        f"PCA to {settings.pca_dim} whitened components, k = {settings.k}, seed {settings.seed}); the "
+        "shuffled row re-pairs questions with other questions' passages (true MI 0). Retrieval InfoNCE: "
+        "log P + mean log softmax over all P distinct passages of the gold one, at fixed τ and maxed over "
+        f"the τ grid {', '.join(f'{t:g}' for t in settings.taus)}. It equals the InfoNCE / Barber–Agakov "
+        "bound only when the golds are uniform over the corpus; here they cover part of it, so the valid "
+        f"bound is H(gold) + mean log softmax, {log_p - entropy:.3f} nats lower — the same offset for "
+        "every system, so the Δs agree. `mean X≠en` averages the cross-lingual languages only.",
+        "",
+    ]
+    best = "; ".join(
+        f"{label} "
+        + ", ".join(f"{t:g} × {c}" for t, c in Counter(r["infonce_best_tau"] for r in by.values()).items())
+        for label, by in results.items()
+    )
+    body += [
+        f"Best τ of the max-over-τ InfoNCE (τ × number of languages): {best}. Fusion moves every passage "
+        "towards question space and so narrows each question's cosine spread; a fixed τ then under-scales "
+        "the critic, which can lower the fixed-τ value while retrieval improves — compare the max over τ.",
+        "",
+    ]
+    body += _edge_note(results, settings.taus)
+    for key, (title, fmt) in PASSAGE_ESTIMATORS.items():
+        body += [f"{heading} {title}", "", _markdown_table(tabs[key], fmt), ""]
+    config = {
+        "systems": [f"{p.spec.label}={p.spec.folder}:{p.spec.system}" for p in systems.values()],
+        "system_split": split,
+        "system_langs": langs,
+        **_settings_dict(settings),
+    }
+    counts = {"systems": len(systems), "system_questions": int(sum(n_by_lang.values()))}
+    return _Section(head, body, data, figure, config, counts)
+
+
+def _unique(labels: Sequence[str], what: str) -> None:
+    if len(set(labels)) != len(labels):
+        raise XqgError(f"{what} labels must be unique, got {', '.join(labels)}")
+
+
+def run_mutual_information(
+    models: Sequence[ModelSpec],
+    out_dir: str | Path,
+    *,
+    systems: Sequence[SystemSpec] = (),
+    system_split: str = "test",
+    dataset: str = "mkqa",
+    langs: Sequence[str] | None = None,
+    split: str = "all",
+    limit: int | None = None,
+    settings: Settings = Settings(),
+    dtype: str = "float32",
+    batch_size: int = 64,
+    max_length: int = 64,
+    device: str = "auto",
+    command: str | None = None,
+    show_progress: bool = True,
+    encode: Callable[..., dict[str, np.ndarray]] = encode_questions,
+) -> Path:
+    """Run the ``--model`` mode, the ``--system`` mode or both, and write one analysis folder.
+
+    Every check that can fail on user input (labels, encoder settings, experiment folders, question
+    counts) runs before any encoding. ``langs`` are the target languages of both modes; the
+    query–passage mode always adds English as its control. With both modes the folder holds both
+    sections; ``data`` keeps the question mode's keys at the top level (as with ``--model`` alone)
+    and the query–passage results under ``data["query_passage"]``.
+    """
+    if not models and not systems:
+        raise XqgError("give at least one --model LABEL=SPEC or --system LABEL=FOLDER[:SYSTEM]")
+    _unique([m.label for m in models], "model")
+    _unique([s.label for s in systems], "system")
+    if models:
+        from xqg.config import EncoderConfig
+
+        for m in models:  # settings errors before any (slow) encoding
+            try:
+                EncoderConfig(model=m.model, dtype=dtype, batch_size=batch_size, query_max_length=max_length)
+            except ValueError as e:
+                raise XqgError(f"{m.label}: bad encoder settings: {e}") from None
+    pairs: dict[str, QueryPassagePairs] = {}
+    if systems:
+        from xqg.analyse.alignment import load_judgements
+
+        judged: dict[Path, Any] = {}
+        qp_langs = ["en", *(lang for lang in langs if lang != "en")] if langs else None
+        for spec in systems:
+            key = spec.folder.resolve()
+            if key not in judged:
+                spec.query_dir(system_split)  # a missing folder is reported before the judgements load
+                judged[key] = load_judgements(spec.folder)
+            pairs[spec.label] = load_query_passage(spec, system_split, qp_langs, judgements=judged[key])
+            _check_counts(pairs[spec.label], settings)
+    questions = None
+    if models:
+        questions = load_parallel(dataset, langs, split=split, limit=limit)
+        n = len(questions.ids)
+        if n < max(settings.pca_dim + 1, settings.k + 2, 4):
+            raise XqgError(
+                f"{n} questions are too few for {settings.pca_dim} PCA components and k = {settings.k}"
+            )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    both = bool(models) and bool(systems)
+    heading = "###" if both else "##"
+    sections: list[_Section] = []
+    if systems:
+        sections.append(_passage_section(pairs, out, heading=heading, split=system_split, settings=settings))
+    if models and questions is not None:
+        sections.append(
+            _question_section(
+                models,
+                out,
+                heading=heading,
+                questions=questions,
+                settings=settings,
+                dtype=dtype,
+                batch_size=batch_size,
+                max_length=max_length,
+                device=device,
+                limit=limit,
+                show_progress=show_progress,
+                encode=encode,
+            )
+        )
+    if both:
+        qp, qq = sections
+        question = f"{QUESTION_PASSAGE} And: {QUESTION}"
+        head = f"Query–passage: {qp.headline}. Question–question: {qq.headline}"
+        body = ["## Question ↔ gold passage (experiment systems)", "", *qp.body]
+        body += ["## Question ↔ translated question (query tower)", "", *qq.body]
+        data = {**qq.data, "query_passage": qp.data, "headline": head}
+        config = {**qq.config, **qp.config}
+        counts = {**qq.counts, **qp.counts}
+    else:
+        (only,) = sections
+        question = QUESTION_PASSAGE if systems else QUESTION
+        head, body, config, counts = only.headline, only.body, only.config, only.counts
+        data = {"query_passage": only.data, "headline": head} if systems else only.data
     return write_analysis(
         out,
         name=NAME,
-        question=QUESTION,
+        question=question,
         headline=head,
         body_md="\n".join(body),
         data=data,
-        figures=[figure],
+        figures=[s.figure for s in sections],
         command=command,
-        config={
-            "models": [
-                f"{m.label}={m.model}" + (f"@{m.passage_model}" if m.passage_model else "") for m in models
-            ],
-            "dataset": dataset,
-            "split": split,
-            "langs": questions.langs,
-            "limit": limit,
-            **data["settings"],
-        },
-        counts={"questions": n, "languages": len(questions.langs), "models": len(models)},
+        config=config,
+        counts=counts,
     )

