@@ -5,6 +5,7 @@ with the answer passage at a known rank, and the CLI end to end (XQuAD folders +
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +15,18 @@ from xqg.analyse.resource_levels import (
     LANGUAGES,
     SystemScores,
     canonical_lang,
+    check_exclude,
     exact_run,
+    exclusion_reason,
+    generated_langs,
     group_languages,
+    headline,
     joshi_class,
     language_gap_test,
     precision_is_recall_over_k,
     qrels_scores,
     resource_group,
+    section_markdown,
     summarise,
     xor_scores,
 )
@@ -156,6 +162,102 @@ def test_gains_and_tests_by_hand():
     }
     assert sens[3]["low"] == ["te"] and sens[3]["gap_low_minus_high"] == pytest.approx(0.5 - 0.5)
     assert 5 not in sens or sens[5]["low"] == sens[4]["low"]
+
+
+# --- excluded languages (the control of an xQG experiment) ---------------------------------------
+
+# Two queries per language, one relevant document each ("g-<qid>"), "x" a distractor. en is found at
+# rank 1 by both systems (the control: nothing to gain); de and th go from rank 2 to rank 1; te stays
+# at rank 2. recall@1 gains: en 0, de 1, th 1, te 0.
+EX_QIDS = {"en": ["e1", "e2"], "de": ["d1", "d2"], "th": ["t1", "t2"], "te": ["u1", "u2"]}
+EX_LANG = {q: lang for lang, qs in EX_QIDS.items() for q in qs}
+EX_QRELS = {q: {f"g-{q}": 1} for q in EX_LANG}
+EX_FIRST = {"base": {"en"}, "new": {"en", "de", "th"}}  # languages whose gold is at rank 1
+
+
+def _ex_scores(label: str) -> SystemScores:
+    run = {
+        q: ({f"g-{q}": 2.0, "x": 1.0} if lang in EX_FIRST[label] else {"x": 2.0, f"g-{q}": 1.0})
+        for q, lang in EX_LANG.items()
+    }
+    return qrels_scores(label, run, EX_QRELS, EX_LANG, (1, 2))
+
+
+def test_exclude_language_changes_group_means_by_known_amount():
+    systems = [_ex_scores("base"), _ex_scores("new")]
+    metrics = ["recall@1", "recall@2"]
+    full = summarise(systems, metrics, n_resamples=200)
+    ex = summarise(systems, metrics, n_resamples=200, exclude=["EN "])  # spelling normalised
+    assert full["groups"] == {"low": ["th", "te"], "high": ["en", "de"]} and full["excluded"] == []
+    assert ex["groups"] == {"low": ["th", "te"], "high": ["de"]} and ex["excluded"] == ["en"]
+    # Baseline high mean: (en 1 + de 0) / 2 = 0.5 with en, 0.0 without → −0.5; low is unchanged.
+    assert full["per_group"]["base"]["recall@1"] == {"low": 0.0, "high": pytest.approx(0.5)}
+    assert ex["per_group"]["base"]["recall@1"] == {"low": 0.0, "high": 0.0}
+    # High gain: (0 + 1) / 2 = 0.5 with en, 1.0 without → +0.5; so the gap low − high goes 0 → −0.5.
+    cf, ce = full["comparisons"]["new"]["recall@1"], ex["comparisons"]["new"]["recall@1"]
+    assert cf["per_group"]["high"]["gain"] == pytest.approx(0.5)
+    assert ce["per_group"]["high"]["gain"] == pytest.approx(1.0) and ce["per_group"]["high"]["langs"] == [
+        "de"
+    ]
+    assert ce["per_group"]["low"]["gain"] == cf["per_group"]["low"]["gain"] == pytest.approx(0.5)
+    assert cf["gap"]["gap_low_minus_high"] == pytest.approx(0.0) and cf["gap"]["n_assignments"] == 6
+    # Without en: gains de 1, th 1, te 0, two low → C(3, 2) = 3 assignments with |gap| 1, 0.5, 0.5,
+    # all ≥ the observed 0.5 → p = 1.
+    assert ce["gap"]["gap_low_minus_high"] == pytest.approx(-0.5)
+    assert ce["gap"]["n_assignments"] == 3 and ce["gap"]["p"] == pytest.approx(1.0)
+    # Spearman over de, th, te: wiki-token ranks 3, 2, 1 vs gain ranks 2.5, 2.5, 1 → ρ = √3 / 2.
+    assert ce["wiki_spearman"]["n_languages"] == 3
+    assert ce["wiki_spearman"]["rho"] == pytest.approx(math.sqrt(3) / 2)
+    assert ce["threshold_sensitivity"] and all(
+        "en" not in r["low"] + r["high"] for r in ce["threshold_sensitivity"]
+    )
+    # Still reported per language, marked, with its own values.
+    assert ex["langs"] == ["en", "de", "th", "te"]
+    assert ex["per_language"]["base"]["recall@1"]["en"] == 1.0
+    assert ce["per_language"]["en"] == {
+        "n": 2, "baseline": 1.0, "system": 1.0, "gain": 0.0, "p": 1.0, "excluded": True
+    }  # fmt: skip
+    assert ce["per_language"]["de"]["excluded"] is False and ce["per_language"]["de"]["gain"] == 1.0
+    md = section_markdown(ex, "test")
+    assert "**Excluded: en**" in md and "| en (excluded) | high | 2 | 1.000 | +0.000" in md
+    assert "high = class ≥ t, without en" in md
+    head = headline(ex, "test")
+    assert "high-resource (de) +1.000 (from 0.000" in head and "en left out of both groups" in head
+    assert "high-resource (de, en) +0.500" in headline(full, "test")
+
+
+def test_exclude_unknown_or_everything_is_an_error(tmp_path):
+    from xqg.analyse.resource_levels import run_analysis
+
+    assert check_exclude(["zh_cn", " ", "zh", "en"]) == ("zh", "en")
+    with pytest.raises(XqgError, match="--exclude-langs: unknown language 'eng'"):
+        check_exclude(["en", "eng"])
+    systems = [_ex_scores("base"), _ex_scores("new")]
+    with pytest.raises(XqgError, match="'xx'"):
+        summarise(systems, ["recall@1"], n_resamples=10, exclude=["xx"])
+    with pytest.raises(XqgError, match="leaves no language"):
+        summarise(systems, ["recall@1"], n_resamples=10, exclude=["en", "de", "th", "te"])
+    # Checked before any folder is read: the folder here does not exist.
+    with pytest.raises(XqgError, match="unknown language 'eng'"):
+        run_analysis(tmp_path / "out", systems=[f"a={tmp_path / 'nowhere'}"], exclude_langs=["eng"])
+
+
+def test_exclusion_reason_from_generated_config(tmp_path):
+    folder = tmp_path / "exp"
+    (folder / "generated").mkdir(parents=True)
+    assert generated_langs(folder / "missing") is None
+    (folder / "generated" / "config.json").write_text("{not json", encoding="utf-8")
+    assert generated_langs(folder) is None
+    cfg = {"config": {"generator": {"langs": ["ar", "ZH-CN", "de"]}}}
+    (folder / "generated" / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    assert generated_langs(folder) == ["ar", "zh", "de"]
+    gen = {str(folder): generated_langs(folder)}
+    reason = exclusion_reason(("en", "de"), None, gen)
+    assert reason.startswith("no queries were generated in en, so en questions can gain nothing")
+    assert "de was excluded by --exclude-langs although queries were generated in it" in reason
+    assert exclusion_reason(("en",), "  my reason ", gen) == "my reason"
+    assert "no readable generated/config.json" in exclusion_reason(("en",), None, {str(folder): None})
+    assert exclusion_reason(("ko",), None, {}) == "excluded by --exclude-langs; no --exclude-reason given"
 
 
 def test_language_gap_test_empty_group_and_monte_carlo():
@@ -320,6 +422,9 @@ def xquad_experiment(tmp_path_factory) -> Path:
     _write_vectors(root / "embeddings", pids, np.eye(len(pids), dtype=np.float32))
     _write_vectors(root / "fused-sys", pids, fused)
     _write_vectors(root / "queries-test", chosen, qv)
+    (root / "generated").mkdir()
+    gen = {"config": {"generator": {"langs": ["zh", "el", "th"]}}}  # as 'xqg experiment' records it
+    (root / "generated" / "config.json").write_text(json.dumps(gen), encoding="utf-8")
     return root
 
 
@@ -371,3 +476,39 @@ def test_cli_writes_analysis_for_both_paths(xquad_experiment, xor_files, tmp_pat
     # Bad input: a CLI error, not a traceback.
     res = CliRunner().invoke(app, ["analyse", "resource-levels", "--out", str(tmp_path / "x"), "--k", "a"])
     assert isinstance(res.exception, XqgError) and "--k" in str(res.exception)
+
+
+def test_cli_exclude_langs(xquad_experiment, tmp_path):
+    from typer.testing import CliRunner
+
+    from xqg.analyse.resource_levels import run_analysis
+    from xqg.cli import app
+
+    out = tmp_path / "rl"
+    args = ["analyse", "resource-levels", "--system", f"base={xquad_experiment}"]
+    args += ["--system", f"sys={xquad_experiment}:sys", "--k", "1,5", "--rkt-k", "none"]
+    res = CliRunner().invoke(app, [*args, "--n-resamples", "200", "--exclude-langs", "en", "--out", str(out)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    doc = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
+    assert "--exclude-langs en" in doc["command"]
+    xq = doc["data"]["xquad"]
+    assert xq["groups"] == {"low": ["el", "th"], "high": ["zh"]} and xq["excluded"] == ["en"]
+    comp = xq["comparisons"]["sys"]["recall@1"]
+    assert comp["per_language"]["en"]["excluded"] is True and comp["per_language"]["en"]["gain"] == 0.0
+    assert comp["per_group"]["high"]["langs"] == ["zh"]
+    # Gains zh 0, el 1, th 1 → observed gap 1; the other two assignments give −0.5 → p = 1/3.
+    assert comp["gap"]["gap_low_minus_high"] == 1.0 and comp["gap"]["p"] == pytest.approx(1 / 3)
+    excl = doc["data"]["exclusion"]
+    assert excl["langs"] == ["en"] and excl["generated_langs"] == {str(xquad_experiment): ["zh", "el", "th"]}
+    assert excl["reasons"]["XQuAD test"].startswith("no queries were generated in en")
+    assert "en left out of both groups (no queries were generated in en" in doc["headline"]
+    assert "high-resource (zh) +0.000" in doc["headline"]
+    md = (out / "analysis.md").read_text(encoding="utf-8")
+    assert "## Excluded languages" in md and "| en (excluded) | high |" in md
+    assert f"{xquad_experiment} generated queries in zh, el, th" in md
+    assert "XQuAD test: 2 low vs 1 high" in md
+    # A known language that is not among the analysed queries is an error, not a silent no-op.
+    with pytest.raises(XqgError, match="km not among the analysed languages"):
+        run_analysis(
+            tmp_path / "x", systems=[f"base={xquad_experiment}"], ks=(1,), rkt_ks=(), exclude_langs=["km"]
+        )

@@ -36,6 +36,13 @@ with languages as the units: the low − high difference of mean per-language ga
 assignment of the same number of languages to ``low`` (exact; with 12 languages and 3 low ones there
 are 220 assignments, so p cannot go below 1/220 — few languages give little power, and the analysis
 says so).
+
+**Excluded languages.** ``exclude_langs`` (``--exclude-langs``) keeps a language in the per-language
+tables and the plot, marked "(excluded)", but out of everything computed over groups: group means,
+per-group tests, the gap test, the threshold sensitivity, the Wikipedia correlation and the headline.
+The case it is for: in an xQG experiment English is the control — no English queries are generated,
+so English questions can gain nothing from augmentation, and counting English as high-resource pulls
+the high group's mean gain towards zero for a reason that has nothing to do with resources.
 """
 
 from __future__ import annotations
@@ -272,6 +279,93 @@ def grouping_markdown(high_min_class: int = DEFAULT_HIGH_MIN_CLASS) -> str:
             "- No class here is in doubt between the two copies of `lang2tax.txt`; the primary file could "
             "not be fetched on this offline machine, so treat the source line above as the provenance.",
         ]
+    )
+
+
+# --- excluded languages --------------------------------------------------------------------------
+
+EXCLUSION_SCOPE = (
+    "shown in the per-language tables and the plot, but left out of the group means, the per-group paired "
+    "tests, the low−high gap test, the threshold sensitivity, the Wikipedia correlation and the headline"
+)
+
+
+def check_exclude(langs: Iterable[str]) -> tuple[str, ...]:
+    """Canonical codes of ``--exclude-langs``, in the order given, duplicates dropped.
+
+    An unknown code is an error rather than a no-op: a typo (``eng`` for ``en``) would otherwise leave
+    the control language silently inside the high-resource group — the dilution the option exists to
+    prevent.
+    """
+    out: list[str] = []
+    for lang in langs:
+        if not lang.strip():
+            continue
+        try:
+            code = canonical_lang(lang)
+        except XqgError:
+            raise XqgError(
+                f"--exclude-langs: unknown language '{lang}' (known: {' '.join(sorted(LANGUAGES))})"
+            ) from None
+        if code not in out:
+            out.append(code)
+    return tuple(out)
+
+
+def generated_langs(folder: str | Path) -> list[str] | None:
+    """Languages an ``xqg experiment`` folder generated queries in (``generated/config.json``), or ``None``.
+
+    Used only as evidence for *why* a language is excluded: a language with no generated queries has no
+    query-augmented passages of its own, so its questions measure the control condition.
+    """
+    import json
+
+    try:
+        cfg = json.loads((Path(folder) / "generated" / "config.json").read_text(encoding="utf-8"))
+        langs = cfg["config"]["generator"]["langs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
+        return None
+    return [LANG_ALIASES.get(x.strip().lower(), x.strip().lower()) for x in langs]
+
+
+def exclusion_reason(
+    exclude: Sequence[str], reason: str | None, generated: Mapping[str, list[str] | None]
+) -> str:
+    """Why the languages are excluded: the user's ``reason`` if given, else what the experiment folders show.
+
+    ``generated`` maps each experiment folder to the languages it generated queries in (``None`` when
+    unknown); a language absent from every known list is stated to be the no-generation control.
+    """
+    if reason and reason.strip():
+        return reason.strip()
+    if not generated:
+        return "excluded by --exclude-langs; no --exclude-reason given"
+    known = {folder: langs for folder, langs in generated.items() if langs is not None}
+    if not known:
+        return (
+            "excluded by --exclude-langs; no --exclude-reason given, and the experiment folders have no "
+            "readable generated/config.json to show which languages got generated queries"
+        )
+    parts = []
+    for lang in exclude:
+        if all(lang not in langs for langs in known.values()):
+            parts.append(
+                f"no queries were generated in {lang}, so {lang} questions can gain nothing from query "
+                f"augmentation: {lang} is the experiment's control"
+            )
+        else:
+            parts.append(f"{lang} was excluded by --exclude-langs although queries were generated in it")
+    return "; ".join(parts)
+
+
+def generated_evidence(generated: Mapping[str, list[str] | None]) -> str:
+    """``"FOLDER generated queries in ar, de, …"`` for each folder whose generation languages are known."""
+    return "; ".join(
+        f"{folder} generated queries in {', '.join(langs) or 'no language'}"
+        for folder, langs in generated.items()
+        if langs is not None
     )
 
 
@@ -570,10 +664,16 @@ def compare(
     n_resamples: int = 10_000,
     seed: int = 0,
     confidence: float = 0.95,
+    exclude: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Gains of ``system`` over ``base`` per language and per group, with paired tests, for each metric."""
+    """Gains of ``system`` over ``base`` per language and per group, with paired tests, for each metric.
+
+    Languages in ``exclude`` (canonical codes) keep their per-language row (marked ``excluded``) but
+    take no part in the groups, the gap test, the threshold sensitivity or the Wikipedia correlation.
+    """
     from xqg.evaluate.significance import macro_paired_test, paired_test
 
+    excluded = set(exclude)
     out: dict[str, Any] = {}
     for metric in metrics:
         a, b = _paired_values(base, system, metric)
@@ -597,8 +697,9 @@ def compare(
                 "system": r.mean_a,
                 "gain": r.delta,
                 "p": r.p_permutation,
+                "excluded": lang in excluded,
             }
-        groups = group_languages(by_lang, high_min_class)
+        groups = group_languages([x for x in by_lang if x not in excluded], high_min_class)
         per_group: dict[str, Any] = {}
         for g in GROUPS:
             qs = [q for lang in groups[g] for q in by_lang[lang]]
@@ -623,7 +724,7 @@ def compare(
                 p=r.p_permutation,
             )
             per_group[g] = d
-        gains = {lang: v["gain"] for lang, v in per_language.items()}
+        gains = {lang: v["gain"] for lang, v in per_language.items() if lang not in excluded}
         out[metric] = {
             "per_language": per_language,
             "per_group": per_group,
@@ -646,8 +747,17 @@ def summarise(
     high_min_class: int = DEFAULT_HIGH_MIN_CLASS,
     n_resamples: int = 10_000,
     seed: int = 0,
+    exclude: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Per-language and per-group values of every system, and comparisons of each with the first."""
+    """Per-language and per-group values of every system, and comparisons of each with the first.
+
+    ``exclude``: language codes (see :func:`check_exclude`) reported per language but left out of every
+    group statistic — e.g. English in an xQG experiment, where no English queries are generated, so
+    English can only dilute the high-resource group's gain. ``excluded`` in the result lists those
+    present here; a code absent from these systems' queries is ignored here (another input path of the
+    same analysis may have it; :func:`run_analysis` checks that each one occurs somewhere).
+    """
+    excluded = set(check_exclude(exclude))
     if not systems:
         raise XqgError("no system to summarise")
     labels = [s.label for s in systems]
@@ -663,12 +773,24 @@ def summarise(
                 raise XqgError(f"{s.label}: no values for {m}")
             means, n = language_means(s.per_query[m], s.qid_lang)
             per_language[s.label][m] = means
-            per_group[s.label][m] = group_macro(means, high_min_class)
+            kept = {x: v for x, v in means.items() if x not in excluded}
+            per_group[s.label][m] = group_macro(kept, high_min_class)
             counts.setdefault(m, n)
     langs = list(dict.fromkeys(x for s in systems for m in metrics for x in per_language[s.label][m]))
+    grouped = [x for x in langs if x not in excluded]
+    if langs and not grouped:
+        raise XqgError(f"--exclude-langs leaves no language to group (languages here: {', '.join(langs)})")
     base = systems[0]
     comparisons = {
-        s.label: compare(base, s, metrics, high_min_class=high_min_class, n_resamples=n_resamples, seed=seed)
+        s.label: compare(
+            base,
+            s,
+            metrics,
+            high_min_class=high_min_class,
+            n_resamples=n_resamples,
+            seed=seed,
+            exclude=sorted(excluded),
+        )
         for s in systems[1:]
     }
     return {
@@ -676,7 +798,9 @@ def summarise(
         "systems": {s.label: s.info for s in systems},
         "metrics": list(metrics),
         "langs": langs,
-        "groups": group_languages(langs, high_min_class),
+        "groups": group_languages(grouped, high_min_class),
+        "excluded": [x for x in langs if x in excluded],
+        "high_min_class": high_min_class,
         "counts": counts,
         "per_language": per_language,
         "per_group": per_group,
@@ -822,6 +946,18 @@ def primary_metric(metrics: Sequence[str]) -> str:
     return next((m for m in metrics if m.startswith("recall@")), metrics[0])
 
 
+def _table_order(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(group, lang) rows: the grouped languages by group, then the excluded ones under their own class
+    group (shown so their values stay visible, but last, apart from the groups they do not count in)."""
+    hmc = summary.get("high_min_class", DEFAULT_HIGH_MIN_CLASS)
+    rows = [(g, lang) for g in GROUPS for lang in summary["groups"][g]]
+    return rows + [(resource_group(lang, hmc), lang) for lang in summary.get("excluded") or []]
+
+
+def _lang_cell(lang: str, excluded: Sequence[str]) -> str:
+    return f"{lang} (excluded)" if lang in excluded else lang
+
+
 def section_markdown(summary: dict[str, Any], title: str, *, alpha: float = 0.05) -> str:
     """Group tables and per-language tables of one input path (XQuAD systems or XOR runs)."""
     lines = [f"## {title}", ""]
@@ -832,6 +968,13 @@ def section_markdown(summary: dict[str, Any], title: str, *, alpha: float = 0.05
         + "; ".join(f"**{g}** = {', '.join(groups[g]) or '(none)'}" for g in GROUPS)
         + ". A group's value is the macro average over its languages."
     )
+    excluded = summary.get("excluded") or []
+    if excluded:
+        reason = summary.get("exclusion_reason") or "excluded by --exclude-langs"
+        lines += [
+            "",
+            f"**Excluded: {', '.join(excluded)}** — {reason}. Excluded languages are {EXCLUSION_SCOPE}.",
+        ]
     lines.append("")
     base = summary["baseline"]
     if not summary["comparisons"]:
@@ -880,8 +1023,9 @@ def section_markdown(summary: dict[str, Any], title: str, *, alpha: float = 0.05
         prim = primary_metric(metrics)
         sens = comp[prim]["threshold_sensitivity"]
         if sens:
+            without = f", without {', '.join(excluded)}" if excluded else ""
             lines += [
-                f"Sensitivity of the {prim} gap to the class threshold (high = class ≥ t):",
+                f"Sensitivity of the {prim} gap to the class threshold (high = class ≥ t{without}):",
                 "",
                 "| t | low languages | low Δ | high Δ | gap low−high | p (languages) |",
                 "|---:|---|---:|---:|---:|---:|",
@@ -903,18 +1047,21 @@ def section_markdown(summary: dict[str, Any], title: str, *, alpha: float = 0.05
             "| lang | group | n | " + " | ".join(f"{m} base | Δ" for m in shown) + " |",
             "|---|---|---:|" + "---:|---:|" * len(shown),
         ]
-        for g in GROUPS:
-            for lang in groups[g]:
-                cells = []
-                n = None
-                for m in shown:
-                    r = comp[m]["per_language"].get(lang)
-                    if r is None:
-                        cells += ["–", "–"]
-                        continue
-                    n = r["n"] if n is None else n
-                    cells += [_fmt(r["baseline"]), _fmt(r["gain"], True) + _mark(r["p"], alpha)]
-                lines.append(f"| {lang} | {g} | {n if n is not None else '–'} | " + " | ".join(cells) + " |")
+        for g, lang in _table_order(summary):
+            cells = []
+            n = None
+            for m in shown:
+                r = comp[m]["per_language"].get(lang)
+                if r is None:
+                    cells += ["–", "–"]
+                    continue
+                n = r["n"] if n is None else n
+                cells += [_fmt(r["baseline"]), _fmt(r["gain"], True) + _mark(r["p"], alpha)]
+            lines.append(
+                f"| {_lang_cell(lang, excluded)} | {g} | {n if n is not None else '–'} | "
+                + " | ".join(cells)
+                + " |"
+            )
         lines += [
             "",
             f"`*` p < {alpha} (paired sign-flip permutation test per language). Precision@k is in "
@@ -928,10 +1075,11 @@ def section_markdown(summary: dict[str, Any], title: str, *, alpha: float = 0.05
             "| lang | group | " + " | ".join(shown) + " |",
             "|---|---|" + "---:|" * len(shown),
         ]
-        for g in GROUPS:
-            for lang in groups[g]:
-                vals = [summary["per_language"][base][m].get(lang) for m in shown]
-                lines.append(f"| {lang} | {g} | " + " | ".join(_fmt(v) for v in vals) + " |")
+        for g, lang in _table_order(summary):
+            vals = [summary["per_language"][base][m].get(lang) for m in shown]
+            lines.append(
+                f"| {_lang_cell(lang, excluded)} | {g} | " + " | ".join(_fmt(v) for v in vals) + " |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -942,13 +1090,18 @@ def headline(summary: dict[str, Any], what: str, *, alpha: float = 0.05) -> str:
     m = primary_metric(metrics)
     base = summary["baseline"]
     groups = summary["groups"]
+    excluded = summary.get("excluded") or []
+    excl_txt = ""
+    if excluded:
+        reason = summary.get("exclusion_reason") or "excluded by --exclude-langs"
+        excl_txt = f" {', '.join(excluded)} left out of both groups ({reason})."
     if not summary["comparisons"]:
         vals = summary["per_group"][base][m]
         return (
             f"{what}, {m} of {base}: low-resource languages ({', '.join(groups['low']) or 'none'}) "
             f"{_fmt(vals['low'])}, high-resource ({', '.join(groups['high']) or 'none'}) "
             f"{_fmt(vals['high'])} "
-            "(one system, so no gains)."
+            "(one system, so no gains)." + excl_txt
         )
     parts = []
     for label, comp in summary["comparisons"].items():
@@ -972,7 +1125,7 @@ def headline(summary: dict[str, Any], what: str, *, alpha: float = 0.05) -> str:
                 f"p {fmt_p(gap['p'])} over {gap['n_assignments']} language assignments)"
             )
         parts.append(f"{label} vs {base} on {what}, {m}: " + "; ".join(bits) + gap_txt + ".")
-    return " ".join(parts)
+    return " ".join(parts) + excl_txt
 
 
 def plot(path: Path, sections: Sequence[tuple[str, dict[str, Any]]], *, high_min_class: int) -> None:
@@ -1030,7 +1183,8 @@ def plot(path: Path, sections: Sequence[tuple[str, dict[str, Any]]], *, high_min
         ax.set_xticks(x, metrics, rotation=30)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_ylabel(f"{what} (macro over languages)")
-        ax.set_title(f"{name}: {label + ' − ' + base if label else base}, {what} per group")
+        without = f"\n(without {', '.join(summary['excluded'])})" if summary.get("excluded") else ""
+        ax.set_title(f"{name}: {label + ' − ' + base if label else base}, {what} per group{without}")
         ax.legend(fontsize=8)
         # (b) per language
         ax = ax_row[1]
@@ -1039,25 +1193,45 @@ def plot(path: Path, sections: Sequence[tuple[str, dict[str, Any]]], *, high_min
             value = {lang: r["gain"] for lang, r in pl.items()}
         else:
             value = dict(summary["per_language"][base][prim])
+        excluded = list(summary.get("excluded") or [])
         order = [
             (g, lang)
             for g in GROUPS
             for lang in sorted(summary["groups"][g], key=lambda x: value.get(x, -math.inf))
-        ]
+        ] + [(resource_group(lang, high_min_class), lang) for lang in excluded]
         vals = [value.get(lang, np.nan) for _, lang in order]
-        ax.bar(range(len(order)), vals, color=[colors[g] for g, _ in order])
-        ax.set_xticks(range(len(order)), [lang for _, lang in order])
+        # Excluded languages: hatched, unfilled bars in their class colour, after the grouped ones.
+        ax.bar(
+            range(len(order)),
+            vals,
+            color=[("white" if lang in excluded else colors[g]) for g, lang in order],
+            edgecolor=[colors[g] for g, _ in order],
+            hatch=["//" if lang in excluded else "" for _, lang in order],
+        )
+        ax.set_xticks(
+            range(len(order)),
+            [f"{lang}\n(excluded)" if lang in excluded else lang for _, lang in order],
+            fontsize=8,
+        )
         ax.axhline(0, color="black", lw=0.8)
         ax.set_ylabel(f"{prim} {what}")
-        ax.set_title(f"per language ({prim}), colored by group (class ≥ {high_min_class} = high)")
+        ax.set_title(
+            f"per language ({prim}), colored by group (class ≥ {high_min_class} = high)"
+            + (f"\nhatched = excluded from the groups: {', '.join(excluded)}" if excluded else ""),
+            fontsize=9 if excluded else None,
+        )
         # (c) vs Wikipedia size
         ax = ax_row[2]
         for (g, lang), v in zip(order, vals, strict=True):
             if np.isnan(v):
                 continue
             t = LANGUAGES[lang].wiki_tokens
-            ax.scatter([t], [v], color=colors[g])
-            ax.annotate(lang, (t, v), textcoords="offset points", xytext=(3, 3), fontsize=8)
+            if lang in excluded:  # hollow marker: shown, but not in the correlation
+                ax.scatter([t], [v], facecolors="none", edgecolors=colors[g])
+                ax.annotate(f"{lang} (excl.)", (t, v), textcoords="offset points", xytext=(3, 3), fontsize=8)
+            else:
+                ax.scatter([t], [v], color=colors[g])
+                ax.annotate(lang, (t, v), textcoords="offset points", xytext=(3, 3), fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel("Wikipedia tokens (2020 dump)")
         ax.set_ylabel(f"{prim} {what}")
@@ -1065,7 +1239,8 @@ def plot(path: Path, sections: Sequence[tuple[str, dict[str, Any]]], *, high_min
         if label:
             sp = summary["comparisons"][label][prim]["wiki_spearman"]
             if sp and sp["rho"] is not None:
-                title += f" (Spearman ρ = {sp['rho']:+.2f}, p {fmt_p(sp['p'])})"
+                title += f" (Spearman ρ = {sp['rho']:+.2f}, p {fmt_p(sp['p'])}"
+                title += f",\nwithout {', '.join(excluded)})" if excluded else ")"
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -1097,16 +1272,23 @@ def run_analysis(
     n_resamples: int = 10_000,
     seed: int = 0,
     alpha: float = 0.05,
+    exclude_langs: Sequence[str] = (),
+    exclude_reason: str | None = None,
     command: str | None = None,
 ) -> Path:
     """Run the analysis on XQuAD experiment folders (``systems``) and/or XOR-format runs, and write it.
 
     ``rkt_ks`` is for the XQuAD path (default :data:`XQUAD_RKT_KS`; ``()`` skips R@kt), ``xor_rkt_ks``
-    for the runs (default :data:`XOR_RKT_KS`).
+    for the runs (default :data:`XOR_RKT_KS`). ``exclude_langs`` are shown per language but left out
+    of every group statistic and the headline — e.g. ``en`` in an xQG experiment, whose English
+    questions are the control (no English queries are generated), so counting English as high-resource
+    dilutes that group's gain. ``exclude_reason`` says why; without it the reason is read from the
+    experiment folders' ``generated/config.json`` (which languages got generated queries).
     """
     from xqg.analyse.common import SystemSpec, write_analysis
 
     _check_threshold(high_min_class)
+    exclude = check_exclude(exclude_langs)
     if not systems and not runs:
         raise XqgError("give --system LABEL=FOLDER[:SYSTEM] (XQuAD experiment folders) and/or --run FILE")
     if runs and (queries is None or corpus is None):
@@ -1120,6 +1302,7 @@ def run_analysis(
     body: list[str] = []
     heads: list[str] = []
     counts: dict[str, int] = {}
+    generated: dict[str, list[str] | None] = {}  # experiment folder → languages it generated queries in
 
     from xqg.evaluate.rkt import rkt_name
 
@@ -1127,6 +1310,8 @@ def run_analysis(
         from xqg.data.benchmarks.xquad import load_xquad
 
         specs = [SystemSpec.parse(s) for s in systems]
+        generated = {str(f): generated_langs(f) for f in dict.fromkeys(s.folder for s in specs)}
+        reason = exclusion_reason(exclude, exclude_reason, generated)
         bench = load_xquad(split=split)
         scored = [
             xquad_scores(s, bench, ks, split=split, rkt_ks=xq_rkt, depth=depth, passage_text=passage_text)
@@ -1134,11 +1319,21 @@ def run_analysis(
         ]
         metrics = qrels_metric_names(ks) + [rkt_name(k) for k in xq_rkt]
         summary = summarise(
-            scored, metrics, high_min_class=high_min_class, n_resamples=n_resamples, seed=seed
+            scored,
+            metrics,
+            high_min_class=high_min_class,
+            n_resamples=n_resamples,
+            seed=seed,
+            exclude=exclude,
         )
         p_rk = [s.info.get("precision_is_recall_over_k") for s in scored]
         summary.update(
-            split=split, ks=list(ks), rkt_ks=list(xq_rkt), depth=depth, precision_is_recall_over_k=p_rk
+            split=split,
+            ks=list(ks),
+            rkt_ks=list(xq_rkt),
+            depth=depth,
+            precision_is_recall_over_k=p_rk,
+            exclusion_reason=reason if summary["excluded"] else None,
         )
         data["xquad"] = summary
         sections.append((f"XQuAD {split}", summary))
@@ -1161,10 +1356,20 @@ def run_analysis(
         scored = xor_scores(parsed, queries, corpus, xor_rkt, passage_text=passage_text)  # type: ignore[arg-type]
         metrics = [rkt_name(k) for k in xor_rkt]
         summary = summarise(
-            scored, metrics, high_min_class=high_min_class, n_resamples=n_resamples, seed=seed
+            scored,
+            metrics,
+            high_min_class=high_min_class,
+            n_resamples=n_resamples,
+            seed=seed,
+            exclude=exclude,
         )
+        xor_reason = exclusion_reason(exclude, exclude_reason, {})
         summary.update(
-            rkt_ks=list(xor_rkt), passage_text=passage_text, queries=str(queries), corpus=str(corpus)
+            rkt_ks=list(xor_rkt),
+            passage_text=passage_text,
+            queries=str(queries),
+            corpus=str(corpus),
+            exclusion_reason=xor_reason if summary["excluded"] else None,
         )
         data["xor"] = summary
         sections.append(("XOR-format runs", summary))
@@ -1183,12 +1388,40 @@ def run_analysis(
         heads.append(headline(summary, "the XOR-format runs", alpha=alpha))
         counts["xor_queries"] = sum(summary["counts"][metrics[0]].values())
 
+    if exclude:
+        present = {x for _, sm in sections for x in sm["langs"]}
+        absent = [x for x in exclude if x not in present]
+        if absent:
+            raise XqgError(
+                f"--exclude-langs: {', '.join(absent)} not among the analysed languages "
+                f"({', '.join(sorted(present))})"
+            )
+        evidence = generated_evidence(generated)
+        data["exclusion"] = {
+            "langs": list(exclude),
+            "reasons": {name: sm["exclusion_reason"] for name, sm in sections if sm["excluded"]},
+            "generated_langs": generated,
+            "scope": EXCLUSION_SCOPE,
+        }
+        body += [
+            "## Excluded languages",
+            "",
+            f"`--exclude-langs {','.join(exclude)}`: {', '.join(exclude)} "
+            f"{'is' if len(exclude) == 1 else 'are'} {EXCLUSION_SCOPE}.",
+            "",
+            *(f"- {name}: {sm['exclusion_reason']}." for name, sm in sections if sm["excluded"]),
+            *([f"- Evidence: {evidence}."] if evidence else []),
+            "",
+        ]
     body += ["## Resource levels", "", grouping_markdown(high_min_class), ""]
+    sizes = "; ".join(
+        f"{name}: {len(sm['groups']['low'])} low vs {len(sm['groups']['high'])} high" for name, sm in sections
+    )
     body += [
         "## Caveats",
         "",
-        "- Groups are few languages (XQuAD: 3 low vs 9 high at the default threshold), so the language-level "
-        "test of the gap has little power; the per-group query-level tests say whether each group gains.",
+        f"- Groups are few languages ({sizes}), so the language-level test of the gap has little power; the "
+        "per-group query-level tests say whether each group gains.",
         "- A group that starts lower has more room to gain; compare the baseline columns and the relative "
         "gains in `analysis.json` (`relative_gain`) before reading a larger gain as a resource effect.",
         "- The Joshi classes describe labelled and unlabelled NLP resources in 2020, not the pretraining "
@@ -1216,6 +1449,8 @@ def run_analysis(
             "high_min_class": high_min_class,
             "n_resamples": n_resamples,
             "seed": seed,
+            "exclude_langs": list(exclude),
+            "exclude_reason": exclude_reason,
         },
         counts=counts,
     )

@@ -68,6 +68,23 @@ def resource_levels_cmd(
     n_resamples: Annotated[int, typer.Option(help="permutation / bootstrap resamples")] = 10_000,
     seed: Annotated[int, typer.Option()] = 0,
     alpha: Annotated[float, typer.Option(help="significance level for the '*' marks")] = 0.05,
+    exclude_langs: Annotated[
+        str | None,
+        typer.Option(
+            "--exclude-langs",
+            help="comma list of languages to show per language but leave out of the groups, the gap test, "
+            "the Wikipedia correlation and the headline, e.g. 'en' as the control of an xQG experiment "
+            "(no English queries are generated, so English cannot gain from augmentation)",
+        ),
+    ] = None,
+    exclude_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--exclude-reason",
+            help="why --exclude-langs are left out (default: read from the experiment folders' "
+            "generated/config.json)",
+        ),
+    ] = None,
 ) -> None:
     """How do gains differ between low- and high-resource languages? recall@k, precision@k, R@kt by group."""
     from xqg.analyse.resource_levels import run_analysis
@@ -91,6 +108,8 @@ def resource_levels_cmd(
         ("--n-resamples", n_resamples, 10_000),
         ("--seed", seed, 0),
         ("--alpha", alpha, 0.05),
+        ("--exclude-langs", exclude_langs, None),
+        ("--exclude-reason", exclude_reason, None),
     ):
         if value is not None and value != default:
             argv += [flag, str(value)]
@@ -111,6 +130,8 @@ def resource_levels_cmd(
         n_resamples=n_resamples,
         seed=seed,
         alpha=alpha,
+        exclude_langs=[x.strip() for x in (exclude_langs or "").split(",") if x.strip()],
+        exclude_reason=exclude_reason,
         command=shlex.join(argv),
     )
     import json

@@ -465,7 +465,10 @@ def run_augmentation_experiment(
     write_manifest(
         out,
         stage=STAGE,
-        config=cfg.model_dump(),
+        # the generator section as it ran: generation languages are the experiment's non-English ones
+        config=cfg.model_copy(
+            update={"generator": cfg.generator.model_copy(update={"langs": gen_langs})}
+        ).model_dump(),
         counts={
             "passages": len(corpus),
             "dev_queries": len(dev.qids),
