@@ -79,3 +79,14 @@ def test_grid_builds_each_model_once_and_reports_every_cell(tmp_path, tiny_model
     run_grid(grid, show_progress=False, log=logs.append)  # a rerun trains nothing again
     assert not any("training on" in m or "distilling" in m for m in logs)
     assert sum("reusing" in m for m in logs) == 2
+
+
+def test_grid_models_subset_names_unknown_models(tmp_path):
+    """`xqg grid --models` takes only the file's models; a typo exits 2 listing them, writing nothing."""
+    from tests.test_cli import xqg
+
+    res = xqg("grid", "xquad-grid", "--out-dir", str(tmp_path / "g"), "--models", "base,zero-shot+distil",
+              check=False)  # fmt: skip
+    assert res.returncode == 2
+    assert "zero-shot+distil" in res.stderr and "cross-lingual+distill" in res.stderr
+    assert not (tmp_path / "g").exists()

@@ -850,6 +850,13 @@ def grid(
     config: Annotated[str, typer.Argument(help="grid file or packaged name (xquad-grid)")] = "xquad-grid",
     report_dir: Annotated[Path | None, typer.Option(help="where results.md/json and PNGs go")] = None,
     out_dir: Annotated[Path | None, typer.Option(help="override the file's out_dir")] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated subset of the file's models to train/evaluate (e.g. to evaluate the "
+            "finished ones while another process trains the rest); the report covers only these"
+        ),
+    ] = None,
 ) -> None:
     """Issue 4's grid: {zero-shot, cross-lingual} training × distillation × xQG on XQuAD test,
     per language, with significance against the untrained baseline."""
@@ -858,6 +865,13 @@ def grid(
     cfg = load_grid_config(config)
     if out_dir is not None:
         cfg = cfg.model_copy(update={"out_dir": str(out_dir)})
+    if models is not None:
+        chosen = [m.strip() for m in models.split(",") if m.strip()]
+        unknown = [m for m in chosen if m not in cfg.models]
+        if unknown or not chosen:
+            known = ", ".join(cfg.models)
+            _fail(f"--models: {', '.join(unknown) or 'none given'}; the grid's models are {known}")
+        cfg = cfg.model_copy(update={"models": chosen})
     cmd = "xqg grid " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else f"xqg grid {config}"
     result = run_grid(cfg, report_dir=report_dir, command=cmd, log=typer.echo)
     typer.echo(f"report → {result.report_dir / 'results.md'}")
