@@ -882,6 +882,7 @@ REPORT_SECTIONS = (
     "reports/xquad-xqg",
     "reports/analyses/alignment",
     "reports/analyses/mutual-information",
+    "reports/analyses/mutual-information-passages",
     "reports/analyses/misspellings",
     "reports/analyses/resource-levels",
     "reports/xquad-grid",
