@@ -189,3 +189,25 @@ def test_section_answer_reads_the_committed_experiment_report():
     assert "generated queries" in question
     assert f"→ {tuned['langs']['avg']['values']['mrr@10']:.3f}" in answer
     assert f"significant gains in {len(tuned['significant_gains'])}/11" in answer
+
+
+def test_grid_answer_states_distillation_and_xqg_on_top():
+    from xqg.analyse.report import grid_answer
+
+    def table(ar_delta: float, ar_p: float, avg_delta: float) -> dict:
+        rows = [("en", 0.0, 1.0), ("ar", ar_delta, ar_p), ("avg", avg_delta, 0.02)]
+        return {"rows": [{"lang": x, "delta": {"mrr@10": d}, "p": {"mrr@10": p}} for x, d, p in rows]}
+
+    summary = {
+        "metric": "mrr@10",
+        "langs": ["en", "ar"],
+        "cells": {"base+distill": table(0.1, 0.001, 0.05)},
+        "xqg_effect": {"base": table(0.03, 0.01, 0.015), "base+distill": table(0.01, 0.4, 0.005)},
+        "aim": {"gap_lang": "ar", "base_gap": 0.2,
+                "distilled": {"base+distill": {"gap": 0.1, "english_change": -0.004}}},
+    }  # fmt: skip
+    question, answer = grid_answer(summary)
+    assert "distillation" in question
+    assert "distillation alone moves mrr@10 by +0.050" in answer and "gap from 0.200 to 0.100" in answer
+    assert "on base, xQG adds +0.015" in answer and "significant in 1/1 languages (ar)" in answer
+    assert "on base+distill, xQG adds +0.005" in answer and "significant in 0/1 languages (none)" in answer

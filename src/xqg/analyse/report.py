@@ -402,7 +402,19 @@ def grid_answer(summary: dict[str, Any]) -> tuple[str, str]:
     langs = [lang for lang in summary["langs"] if lang != "en"]
     effect = summary["xqg_effect"]
     parts = []
-    for name in ("base+distill", "cross-lingual+distill", "zero-shot+distill"):
+    base_cell = summary.get("cells", {}).get("base+distill")
+    if base_cell is not None:
+        avg = {r["lang"]: r for r in base_cell["rows"]}["avg"]
+        text = f"distillation alone moves {metric} by {avg['delta'][metric]:+.3f} (p {_p(avg['p'][metric])})"
+        aim = (summary.get("aim") or {}).get("distilled", {}).get("base+distill")
+        if aim:
+            gap_lang = summary["aim"]["gap_lang"]
+            text += (
+                f" and the en–{gap_lang} gap from {summary['aim']['base_gap']:.3f} to {aim['gap']:.3f}"
+                f" (English {aim['english_change']:+.3f})"
+            )
+        parts.append(text)
+    for name in ("base", "base+distill", "cross-lingual+distill", "zero-shot+distill"):
         table = effect.get(name)
         if table is None:
             continue
