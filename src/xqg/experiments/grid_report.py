@@ -19,6 +19,13 @@ def _rows(table: LanguageTable) -> dict[str, Any]:
     return {r.label: r for r in table.rows}
 
 
+def significant_gains(table: LanguageTable, langs: list[str], metric: str) -> list[str]:
+    """The non-English languages of ``table`` with a significant (p < LEVEL) positive Δ."""
+    rows = _rows(table)
+    return [x for x in langs if x != "en" and x in rows and (rows[x].p.get(metric) or 1) < LEVEL
+            and (rows[x].delta.get(metric) or 0) > 0]  # fmt: skip
+
+
 def _cell(row: Any, metric: str, compared: bool) -> str:
     v = row.values.get(metric)
     if v is None or v != v:
@@ -176,9 +183,7 @@ def aim_check(
         gap = value(name, "en") - value(name, gap_lang)
         en_change = value(name, "en") - value("base", "en")
         closed = (base_gap - gap) / base_gap if base_gap > 0 else float("nan")
-        rows = _rows(effect[name]) if name in effect else {}
-        sig = [x for x in non_en if x in rows and (rows[x].p.get(metric) or 1) < LEVEL
-               and (rows[x].delta.get(metric) or 0) > 0]  # fmt: skip
+        sig = significant_gains(effect[name], langs, metric) if name in effect else []
         src_gap = value(source, "en") - value(source, gap_lang) if source in cells else float("nan")
         out["distilled"][name] = {
             "gap": gap,
@@ -295,16 +300,7 @@ def write_grid_report(
             d, p = r.delta.get(metric), r.p.get(metric)
             parts.append(f"{d:+.3f} | {p:.3f}" if d is not None and p is not None else " | ")
         lines.append(f"| {c} | " + " | ".join(parts) + " |")
-    counts = {
-        n: sum(
-            1
-            for c in langs
-            if c != "en"
-            and (_rows(effect[n])[c].p.get(metric) or 1) < LEVEL
-            and (_rows(effect[n])[c].delta.get(metric) or 0) > 0
-        )
-        for n in effect
-    }
+    counts = {n: len(significant_gains(effect[n], langs, metric)) for n in effect}
     lines += ["", "Significant xQG gains (of the non-English languages): "
               + ", ".join(f"{n} {k}" for n, k in counts.items()), "",
               "![xQG on top](xqg_on_top.png)", ""]  # fmt: skip
