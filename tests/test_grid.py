@@ -79,6 +79,20 @@ def test_grid_builds_each_model_once_and_reports_every_cell(tmp_path, tiny_model
     run_grid(grid, show_progress=False, log=logs.append)  # a rerun trains nothing again
     assert not any("training on" in m or "distilling" in m for m in logs)
     assert sum("reusing" in m for m in logs) == 2
+    assert not any("evaluating again" in m for m in logs)
+
+    # A new distillation recipe retrains base+distill in place (same folder, same path in the
+    # encoder config): its evaluation must not reuse the old weights' query embeddings.
+    emb = tmp_path / "grid" / "eval" / "base-distill"
+    before = (emb / "model-fingerprint.json").read_text()
+    logs.clear()
+    grid.distill = grid.distill.model_copy(update={"learning_rate": 1e-3})
+    res2 = run_grid(grid, show_progress=False, log=logs.append)
+    assert any("distilling" in m for m in logs)
+    assert [m for m in logs if "evaluating again" in m] == [m for m in logs if "base-distill:" in m]
+    assert len([m for m in logs if "evaluating again" in m]) == 1
+    assert (emb / "model-fingerprint.json").read_text() != before
+    assert res2.summary["config"]["distill"]["learning_rate"] == 1e-3
 
 
 def test_grid_models_subset_names_unknown_models(tmp_path):

@@ -81,6 +81,29 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights(tmp_path, tiny_mod
     assert "checkpoint-4" in (tmp_path / "crashed" / "training.json").read_text()
 
 
+def test_checkpoints_of_other_settings_are_never_resumed(tmp_path, tiny_model_dir):
+    """A crashed run's checkpoint is only resumed by a run with the same settings and rows: a new
+    learning rate refuses (naming the folder), ``stale="restart"`` starts over and matches a clean run."""
+    from xqg.errors import XqgError
+
+    rows = _rows()
+    cfg = _cfg(tiny_model_dir)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_retriever(rows, tmp_path / "run", cfg, callbacks=[_CrashAfter(6)])
+    other = cfg.model_copy(update={"learning_rate": cfg.learning_rate * 3})
+    with pytest.raises(XqgError, match="checkpoints were made with other settings") as err:
+        train_retriever(rows, tmp_path / "run", other)
+    assert str(tmp_path / "run" / "checkpoints") in str(err.value)
+    with pytest.raises(XqgError, match="other settings or data"):  # same settings, other rows
+        train_retriever(rows[::-1], tmp_path / "run", cfg)
+    restarted = train_retriever(rows, tmp_path / "run", other, stale="restart")
+    assert '"resumed_from": null' in (tmp_path / "run" / "training.json").read_text()
+    clean = train_retriever(rows, tmp_path / "clean", other)
+    a, b = load_file(str(clean / "model.safetensors")), load_file(str(restarted / "model.safetensors"))
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], atol=1e-6, err_msg=k)
+
+
 def test_cli_trains_from_a_tevatron_file(tmp_path, tiny_model_dir):
     from typer.testing import CliRunner
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xqg.config import EncoderConfig, ExperimentConfig
 from xqg.errors import XqgError
-from xqg.io import read_json, write_json
+from xqg.io import read_json, sha256_file, write_json
 from xqg.train.distill import XQUAD_LANGS, DistillConfig
 from xqg.train.retriever import RetrieverTrainConfig
 
@@ -86,6 +86,55 @@ def _reusable(run_dir: Path, config: dict[str, Any]) -> EncoderConfig | None:
     return EncoderConfig(**read_json(enc))
 
 
+_WEIGHT_FILES = (".safetensors", ".bin", ".json")
+
+
+def model_fingerprint(enc: EncoderConfig) -> dict[str, Any]:
+    """What identifies the weights an encoder config loads: sha256 of each weight/config file of a
+    local model folder (query and passage tower), or the name itself for packaged/hub models.
+
+    Why: evaluation folders are keyed by the encoder *config* (the model path), and a grid model
+    retrained in place (a new distillation recipe) keeps its path — without this, the old folder's
+    query embeddings would be reused for the new weights.
+    """
+    out: dict[str, Any] = {}
+    for role, name in (("query", enc.model), ("passage", enc.passage_model)):
+        if name is None:
+            continue
+        folder = Path(name)
+        if folder.is_dir():
+            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _WEIGHT_FILES)
+            out[role] = {str(p.relative_to(folder)): sha256_file(p) for p in files}
+        else:
+            out[role] = name
+    return out
+
+
+def _fresh_eval_dir(eval_dir: Path, enc: EncoderConfig, log: Callable[[str], Any]) -> dict[str, Any]:
+    """Empty ``eval_dir`` when it was made with other weights than ``enc`` loads; return the
+    fingerprint to record once the evaluation finishes.
+
+    A folder without a record (made before records existed) counts as stale when any weight file is
+    newer than the folder's newest file.
+    """
+    import shutil
+
+    fp = model_fingerprint(enc)
+    if not eval_dir.exists():
+        return fp
+    record = eval_dir / "model-fingerprint.json"
+    if record.is_file():
+        stale = read_json(record) != fp
+    else:
+        newest = max((p.stat().st_mtime for p in eval_dir.rglob("*") if p.is_file()), default=0.0)
+        weights = [Path(n) for n in (enc.model, enc.passage_model) if n is not None and Path(n).is_dir()]
+        stale = any(p.stat().st_mtime > newest for w in weights for p in w.rglob("*") if p.is_file())
+    if stale:
+        log(f"{eval_dir}: made with other weights than {enc.model}; evaluating again")
+        shutil.rmtree(eval_dir)
+    return fp
+
+
 def _train(
     grid: GridConfig, name: str, langs: list[str], start: EncoderConfig, out: Path, log: Callable[[str], Any]
 ) -> EncoderConfig:
@@ -112,7 +161,8 @@ def _train(
     log(f"{name}: training on {len(rows)} XQuAD train-split rows ({', '.join(langs)}) → {run_dir}")
     info = {"xquad_train_split": langs, "mining": grid.mining, "mining_skip": grid.mining_skip,
             "mining_text": "the English question"}  # fmt: skip
-    train_retriever(rows, run_dir, cfg, data_info=info)
+    # stale checkpoints (another recipe in this folder) are cleared: the grid owns its folders
+    train_retriever(rows, run_dir, cfg, data_info=info, stale="restart")
     return EncoderConfig(**read_json(run_dir / "encoder.json"))
 
 
@@ -134,7 +184,7 @@ def _distill(
         log(f"{name}: reusing {run_dir}")
         return done
     log(f"{name}: distilling {teacher.model} → {run_dir}")
-    return distill(run_dir, cfg)
+    return distill(run_dir, cfg, stale="restart")
 
 
 def _models(
@@ -223,10 +273,13 @@ def run_grid(
                 "augment": base.augment.model_copy(update={"generated": generated, "variants": []}),
             }
         )
+        eval_dir = out / "eval" / slug(name)
+        fingerprint = _fresh_eval_dir(eval_dir, enc, log)
         log(f"evaluating {name} ({enc.model}) with and without xQG")
         results[name] = run_augmentation_experiment(
-            cfg, report_dir=out / "eval" / slug(name) / "report", show_progress=show_progress, log=log
+            cfg, report_dir=eval_dir / "report", show_progress=show_progress, log=log
         )
+        write_json(eval_dir / "model-fingerprint.json", fingerprint)
     seconds["evaluate"] = time.perf_counter() - t0
 
     langs = list(base.langs)

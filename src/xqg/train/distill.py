@@ -171,6 +171,7 @@ def distill(
     data_dir: Any = None,
     bitext_eval: bool = True,
     show_progress: bool = True,
+    stale: Literal["error", "restart"] = "error",
 ) -> EncoderConfig:
     """Distil, write ``out_dir/model`` + ``encoder.json`` and return the resulting encoder config.
 
@@ -183,7 +184,7 @@ def distill(
     from sentence_transformers.sentence_transformer import losses
 
     from xqg.models.encoder import BiEncoder
-    from xqg.train.retriever import _last_checkpoint, _write_loss, build_model, training_arguments
+    from xqg.train.retriever import _write_loss, build_model, data_hash, resume_point, training_arguments
 
     cfg = config or DistillConfig()
     out = Path(out_dir)
@@ -230,7 +231,8 @@ def distill(
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, callbacks=list(callbacks)
     )
-    last = _last_checkpoint(ckpt_dir) if resume else None
+    run_config = {"config": cfg.model_dump(), "data": data_hash(rows)}
+    last = resume_point(ckpt_dir, run_config, resume=resume, stale=stale)
     trainer.train(resume_from_checkpoint=last)
     model.save(str(out / "model"))
     history = [h for h in trainer.state.log_history if "loss" in h]

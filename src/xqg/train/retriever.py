@@ -198,6 +198,56 @@ def _last_checkpoint(ckpt_dir: Path) -> str | None:
     return get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
 
 
+CHECKPOINT_RECORD = "run.json"
+
+
+def data_hash(rows: Sequence[Any]) -> str:
+    """sha256 of the training rows in order (what a checkpoint's optimizer state was fitted to)."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(json.dumps(row, ensure_ascii=False, sort_keys=True, default=str).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def resume_point(
+    ckpt_dir: Path, run_config: dict[str, Any], *, resume: bool, stale: Literal["error", "restart"] = "error"
+) -> str | None:
+    """The checkpoint to resume from, or None to start over — only ever one made with ``run_config``.
+
+    Why: the trainer resumes from whatever ``checkpoint-N`` is newest, so a rerun with a new
+    recipe (learning rate, steps, data) in the same folder would otherwise silently continue, or
+    simply return, the old run. Checkpoints are bound to ``run_config`` by ``run.json``. Others
+    (or unbound ones) raise, or with ``stale="restart"`` are deleted. Starting over (``resume``
+    off) always clears the folder, so an old, higher-numbered checkpoint cannot be picked up by a
+    later resume.
+    """
+    import shutil
+
+    from xqg.io import config_hash, read_json, write_json
+
+    want = config_hash(run_config)
+    record = ckpt_dir / CHECKPOINT_RECORD
+    last = _last_checkpoint(ckpt_dir)
+    if resume and last is not None:
+        got = read_json(record).get("config_hash") if record.is_file() else None
+        if got == want:
+            return last
+        if stale == "error":
+            raise XqgError(
+                f"{ckpt_dir}: checkpoints were made with other settings or data (config_hash {got} ≠ "
+                f"{want}); start over with --no-resume or use another output folder"
+            )
+    if ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True)
+    write_json(record, {"config": run_config, "config_hash": want})
+    return None
+
+
 def train_retriever(
     rows: Sequence[TrainRow],
     out_dir: str | Path,
@@ -206,10 +256,13 @@ def train_retriever(
     resume: bool = True,
     callbacks: Iterable[Any] = (),
     data_info: dict[str, Any] | None = None,
+    stale: Literal["error", "restart"] = "error",
 ) -> Path:
     """Train, write ``out_dir/model`` (a model folder any xqg ``encoder.model`` accepts) and return it.
 
-    With ``resume`` a rerun continues from the last checkpoint in ``out_dir/checkpoints``.
+    With ``resume`` a rerun continues from the last checkpoint in ``out_dir/checkpoints`` when it
+    was made with the same settings and rows; ``stale`` says what to do with one that was not
+    (see :func:`resume_point`).
     """
     from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer import losses
@@ -242,7 +295,8 @@ def train_retriever(
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, callbacks=list(callbacks)
     )
-    last = _last_checkpoint(ckpt_dir) if resume else None
+    run_config = {"config": cfg.model_dump(), "data": data_hash(rows)}
+    last = resume_point(ckpt_dir, run_config, resume=resume, stale=stale)
     trainer.train(resume_from_checkpoint=last)
 
     final = out / "model"
