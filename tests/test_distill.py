@@ -91,3 +91,65 @@ def test_distillation_pulls_translations_to_the_teacher_and_keeps_the_passage_to
     assert saved["passage_model"] == str(tiny_model_dir)
     assert json.loads((tmp_path / "d" / "training.json").read_text())["pairs"] == 32
     assert (tmp_path / "d" / "loss.png").is_file()
+
+
+def test_rank_distill_loss_matches_a_hand_computation():
+    """MSE + KL(teacher ‖ student) of softmax(q·P/τ), both columns; zero when student = teacher."""
+    import torch
+
+    from xqg.train.losses import RankDistillLoss
+
+    rng = np.random.default_rng(0)
+
+    def unit(a):
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    passages, labels, x, en = (unit(rng.normal(size=(n, 8))) for n in (5, 3, 3, 3))
+    fake = lambda f: {"sentence_embedding": f["emb"]}  # noqa: E731 — stands in for the ST model
+    loss = RankDistillLoss(fake, torch.tensor(passages), weight=0.5, temperature=0.1)
+    got = loss([{"emb": torch.tensor(x)}, {"emb": torch.tensor(en)}], torch.tensor(labels)).item()
+
+    def log_softmax(a):
+        a = a - a.max(axis=1, keepdims=True)
+        return a - np.log(np.exp(a).sum(axis=1, keepdims=True))
+
+    t = log_softmax(labels @ passages.T / 0.1)
+    kl = [float((np.exp(t) * (t - log_softmax(s @ passages.T / 0.1))).sum(axis=1).mean()) for s in (x, en)]
+    mse = float(np.mean((np.concatenate([x, en]) - np.concatenate([labels, labels])) ** 2))
+    assert got == pytest.approx(mse + 0.5 * np.mean(kl), rel=1e-5)
+    same = loss([{"emb": torch.tensor(labels)}], torch.tensor(labels)).item()
+    assert same == pytest.approx(0.0, abs=1e-6)
+
+
+def test_rank_distillation_brings_translations_to_the_english_ranking(tmp_path, tiny_model_dir):
+    """``loss: mse+rank`` over the XQuAD train paragraphs: the student's score distribution of a
+    translation moves toward the teacher's of its English sentence, and training.json says so."""
+    from tests.conftest import TINY_TEXTS
+
+    teacher = EncoderConfig(model=str(tiny_model_dir), device="cpu", query_max_length=32, passage_max_length=64)
+    n = len(TINY_TEXTS)
+    pairs = [("toy", "xx", TINY_TEXTS[i % n] + f" {i}", TINY_TEXTS[(i + 3) % n] + f" {i}") for i in range(32)]
+    cfg = DistillConfig(teacher=teacher, batch_size=8, learning_rate=3e-3, max_steps=24, warmup_ratio=0.0,
+                        save_steps=100, logging_steps=4, freeze_embeddings=False, loss="mse+rank",
+                        rank_weight=1.0, rank_temperature=0.05)  # fmt: skip
+    result = distill(tmp_path / "d", cfg, pairs=pairs, bitext_eval=False, show_progress=False)
+
+    from xqg.data.benchmarks.xquad import load_xquad
+
+    paragraphs = [p.text for p in load_xquad(["en"], split="train").paragraphs_in("train")]
+    t, s = BiEncoder(teacher), BiEncoder(result)
+    P = t.encode_passages(paragraphs)
+    target = t.encode_queries([p[2] for p in pairs]) @ P.T / 0.05
+    xx = [p[3] for p in pairs]
+
+    def kl(scores):
+        def ls(a):
+            a = a - a.max(axis=1, keepdims=True)
+            return a - np.log(np.exp(a).sum(axis=1, keepdims=True))
+
+        lt = ls(target)
+        return float((np.exp(lt) * (lt - ls(scores))).sum(axis=1).mean())
+
+    assert kl(s.encode_queries(xx) @ P.T / 0.05) < 0.5 * kl(t.encode_queries(xx) @ P.T / 0.05)
+    info = json.loads((tmp_path / "d" / "training.json").read_text())
+    assert f"over {len(paragraphs)} XQuAD train-split paragraphs" in info["loss"]

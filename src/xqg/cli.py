@@ -816,6 +816,11 @@ def distill(
     lr: Annotated[float | None, typer.Option()] = None,
     max_steps: Annotated[int | None, typer.Option()] = None,
     bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", help="bfloat16 autocast")] = None,
+    loss: Annotated[
+        str | None, typer.Option(help="mse, or mse+rank (adds KL of scores over XQuAD train paragraphs)")
+    ] = None,
+    rank_weight: Annotated[float | None, typer.Option(help="weight of the KL term of mse+rank")] = None,
+    rank_temperature: Annotated[float | None, typer.Option(help="score temperature of mse+rank")] = None,
     bitext: Annotated[bool, typer.Option("--bitext/--no-bitext", help="held-out bitext before/after")] = True,
     resume: Annotated[
         bool, typer.Option("--resume/--no-resume", help="continue from the last checkpoint")
@@ -830,7 +835,8 @@ def distill(
     data_cfg: dict[str, Any] = load_config_file(config) if config else {}
     flags = {"student": student, "max_pairs": max_pairs, "batch_size": batch_size, "learning_rate": lr,
              "max_steps": max_steps, "bf16": bf16, "sources": _langs(sources),
-             "langs": _langs(langs)}  # fmt: skip
+             "langs": _langs(langs), "loss": loss, "rank_weight": rank_weight,
+             "rank_temperature": rank_temperature}  # fmt: skip
     data_cfg.update({k: v for k, v in flags.items() if v is not None})
     if teacher is not None:
         data_cfg.setdefault("teacher", {})["model"] = teacher
