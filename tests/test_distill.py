@@ -126,7 +126,8 @@ def test_rank_distillation_brings_translations_to_the_english_ranking(tmp_path, 
     translation moves toward the teacher's of its English sentence, and training.json says so."""
     from tests.conftest import TINY_TEXTS
 
-    teacher = EncoderConfig(model=str(tiny_model_dir), device="cpu", query_max_length=32, passage_max_length=64)
+    teacher = EncoderConfig(model=str(tiny_model_dir), device="cpu", query_max_length=32,
+                            passage_max_length=64)  # fmt: skip
     n = len(TINY_TEXTS)
     pairs = [("toy", "xx", TINY_TEXTS[i % n] + f" {i}", TINY_TEXTS[(i + 3) % n] + f" {i}") for i in range(32)]
     cfg = DistillConfig(teacher=teacher, batch_size=8, learning_rate=3e-3, max_steps=24, warmup_ratio=0.0,

@@ -104,3 +104,20 @@ def test_grid_models_subset_names_unknown_models(tmp_path):
     assert res.returncode == 2
     assert "zero-shot+distil" in res.stderr and "cross-lingual+distill" in res.stderr
     assert not (tmp_path / "g").exists()
+
+
+def test_a_run_recorded_before_a_setting_existed_is_reused_only_at_its_default(tmp_path):
+    """A finished run whose training.json predates a DistillConfig key is the default recipe."""
+    from xqg.experiments.grid import _reusable
+    from xqg.io import write_json
+
+    cfg = DistillConfig(max_steps=7)
+    old = cfg.model_dump()
+    del old["loss"], old["rank_weight"]  # keys added to xqg after this run was made
+    write_json(tmp_path / "training.json", {"config": old})
+    write_json(tmp_path / "encoder.json", EncoderConfig(model="m").model_dump())
+    assert _reusable(tmp_path, cfg) is not None
+    assert _reusable(tmp_path, cfg.model_copy(update={"loss": "mse+rank"})) is None
+    assert _reusable(tmp_path, cfg.model_copy(update={"max_steps": 8})) is None
+    write_json(tmp_path / "training.json", {"config": {**old, "retired_key": 1}})
+    assert _reusable(tmp_path, cfg) is None

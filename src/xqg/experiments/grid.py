@@ -76,12 +76,23 @@ def slug(model: str) -> str:
     return model.replace("+", "-")
 
 
-def _reusable(run_dir: Path, config: dict[str, Any]) -> EncoderConfig | None:
-    """A finished run folder made with exactly ``config`` → its encoder; else None (train again)."""
+def _reusable(run_dir: Path, config: BaseModel) -> EncoderConfig | None:
+    """A finished run folder made with exactly ``config`` → its encoder; else None (train again).
+
+    The recorded config is read back through ``config``'s model first, so a setting added to xqg
+    after the run (recorded nowhere, its default meaning what the run did) does not count as a
+    difference; a setting that no longer exists does.
+    """
+    from pydantic import ValidationError
+
     enc, info = run_dir / "encoder.json", run_dir / "training.json"
     if not (enc.is_file() and info.is_file()):
         return None
-    if read_json(info).get("config") != config:
+    try:
+        recorded = type(config).model_validate(read_json(info).get("config") or {})
+    except ValidationError:
+        return None
+    if recorded.model_dump() != config.model_dump():
         return None
     return EncoderConfig(**read_json(enc))
 
@@ -146,7 +157,7 @@ def _train(
     enc = start.model_copy(update={"passage_max_length": grid.train_passage_max_length})
     cfg = grid.train.model_copy(update={"encoder": enc, "negatives": negatives})
     run_dir = out / "models" / slug(name)
-    done = _reusable(run_dir, cfg.model_dump())
+    done = _reusable(run_dir, cfg)
     if done is not None:
         log(f"{name}: reusing {run_dir}")
         return done
@@ -179,7 +190,7 @@ def _distill(
     )
     cfg = grid.distill.model_copy(update={"teacher": teacher})
     run_dir = out / "models" / slug(name)
-    done = _reusable(run_dir, cfg.model_dump())
+    done = _reusable(run_dir, cfg)
     if done is not None:
         log(f"{name}: reusing {run_dir}")
         return done
