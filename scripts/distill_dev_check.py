@@ -17,7 +17,6 @@ frozen, so the base experiment's passages serve every grid model).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -33,38 +32,31 @@ def main() -> None:
 
     from xqg.analyse.common import load_vectors
     from xqg.config import EncoderConfig
+    from xqg.data.qrels import read_qrels
+    from xqg.data.queries import read_queries
+    from xqg.evaluate.metrics import metrics_from_ranks
     from xqg.models.encoder import BiEncoder
     from xqg.search import exact_ranks
 
     exp = Path(args.experiment)
     bench = exp / "benchmark"
-    queries = {}
-    with open(bench / "queries.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            queries[row["_id"]] = row
-    gold: dict[str, str] = {}
-    with open(bench / "qrels" / "all.tsv", encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            qid, pid, _ = line.rstrip("\n").split("\t")
-            gold[qid] = pid
+    queries = {q.id: q for q in read_queries(bench / "queries.jsonl")}
+    gold = {qid: next(iter(docs)) for qid, docs in read_qrels(bench / "qrels" / "all.tsv").items()}
     pids, passages = load_vectors(exp / "embeddings")
     row_of = {p: i for i, p in enumerate(pids)}
     qids, base_q = load_vectors(exp / f"queries-{args.split}")
     own = np.array([row_of[gold[q]] for q in qids])
-    langs = sorted({queries[q]["lang"] for q in qids})
+    langs = sorted({queries[q].lang for q in qids})
     for name in args.models:
         if name == "base":
             q = base_q
         else:
             cfg = EncoderConfig(model=str(Path(name).resolve()), query_max_length=args.query_max_length)
             enc = BiEncoder(cfg.model_copy(update={"dtype": "float32"}))
-            q = enc.encode_queries([queries[i]["text"] for i in qids])
-        ranks = exact_ranks(np.asarray(q, dtype=np.float32), passages, own, depth=10)
-        rr = np.where(ranks > 0, 1.0 / np.maximum(ranks, 1), 0.0)
-        by = {lang: float(np.mean([r for r, i in zip(rr, qids, strict=True) if queries[i]["lang"] == lang]))
-              for lang in langs}  # fmt: skip
+            q = enc.encode_queries([queries[i].text for i in qids])
+        ranks = exact_ranks(np.asarray(q, dtype=np.float32), passages, own)
+        rr = metrics_from_ranks(dict(zip(qids, ranks.tolist(), strict=True)), ["mrr@10"])["mrr@10"]
+        by = {lang: float(np.mean([v for i, v in rr.items() if queries[i].lang == lang])) for lang in langs}
         cells = " ".join(f"{lang}={v:.3f}" for lang, v in by.items())
         print(f"{name}\t{cells} avg={np.mean(list(by.values())):.3f}", flush=True)
 
