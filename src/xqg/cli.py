@@ -415,8 +415,11 @@ def evaluate(
     corpus: Annotated[Path | None, typer.Option(help="corpus the run retrieved from (for R@kt)")] = None,
     baseline: Annotated[Path | None, typer.Option(help="a second run: adds Δ and p-value columns")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="folder for the .md/.json tables")] = None,
+    engine: Annotated[
+        str, typer.Option(help="qrels metrics by numpy, or by ranx (the oracle; same numbers, slower)")
+    ] = "numpy",
 ) -> None:
-    """Score a run per language (qrels metrics via ranx, R@kt as the official XOR script)."""
+    """Score a run per language (qrels metrics as ranx computes them, R@kt as the official XOR script)."""
     from xqg.data.qrels import read_qrels
     from xqg.data.queries import read_queries
     from xqg.data.xor import read_xor
@@ -435,6 +438,7 @@ def evaluate(
         qid_lang=qid_lang,
         baseline=read_run(baseline) if baseline else None,
         out_dir=out,
+        engine=engine,
         inputs={
             name: str(path.resolve())
             for name, path in [
@@ -934,15 +938,11 @@ def main() -> None:
     """Entry point that turns xqg's input errors into a message and exit status 2."""
     import os
 
-    # transformers' per-load "Loading weights" bar is noise between xqg's own progress bars.
+    # transformers' per-load "Loading weights" bar is noise between xqg's own progress bars. It
+    # reads this variable when it is first imported, so nothing here imports it (1.5 s that
+    # commands without a model, such as evaluate, would pay).
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
     try:
         app()
     except XqgError as e:

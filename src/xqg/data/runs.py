@@ -130,20 +130,36 @@ def read_jsonl_run(path: PathLike) -> Run:
                 line=line,
                 field="scores",
             )
-        docs: dict[str, float] = {}
-        for i, (raw_doc, score) in enumerate(zip(lists["docids"], lists["scores"], strict=True)):
-            docid = coerce_id(raw_doc, path, line, f"docids[{i}]")
-            if isinstance(score, bool) or not isinstance(score, int | float) or math.isnan(score):
-                raise DataFormatError(
-                    path, f"must be a number, found {json_type(score)}", line=line, field=f"scores[{i}]"
-                )
-            if docid in docs:
-                raise DataFormatError(
-                    path, f"document '{docid}' listed twice", line=line, field=f"docids[{i}]"
-                )
-            docs[docid] = float(score)
-        run[qid] = docs
+        run[qid] = _fast_ranking(lists["docids"], lists["scores"]) or _checked_ranking(
+            lists["docids"], lists["scores"], path, line
+        )
     return run
+
+
+def _fast_ranking(docids: list, scores: list) -> dict[str, float] | None:
+    """The ranking when every id is a non-blank string, every score a float (not NaN) and no id
+    repeats — what :func:`write_jsonl_run` writes; else None, and :func:`_checked_ranking`
+    finds and reports the problem. The checks run as C-level ``map`` loops, not Python ones."""
+    if not set(map(type, docids)) <= {str} or not all(map(str.strip, docids)):
+        return None
+    if not set(map(type, scores)) <= {float} or any(map(math.isnan, scores)):
+        return None
+    docs = dict(zip(docids, scores, strict=True))
+    return docs if len(docs) == len(docids) else None
+
+
+def _checked_ranking(docids: list, scores: list, path: PathLike, line: int) -> dict[str, float]:
+    docs: dict[str, float] = {}
+    for i, (raw_doc, score) in enumerate(zip(docids, scores, strict=True)):
+        docid = coerce_id(raw_doc, path, line, f"docids[{i}]")
+        if isinstance(score, bool) or not isinstance(score, int | float) or math.isnan(score):
+            raise DataFormatError(
+                path, f"must be a number, found {json_type(score)}", line=line, field=f"scores[{i}]"
+            )
+        if docid in docs:
+            raise DataFormatError(path, f"document '{docid}' listed twice", line=line, field=f"docids[{i}]")
+        docs[docid] = float(score)
+    return docs
 
 
 __all__ = ["ranked", "read_jsonl_run", "read_trec_run", "write_jsonl_run", "write_trec_run"]

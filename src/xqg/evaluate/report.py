@@ -1,7 +1,7 @@
 """Evaluate a run file end to end: qrels metrics and/or R@kt, per language, optionally vs a baseline.
 
 This is what ``xqg evaluate`` calls. It reads runs (TREC or xqg JSONL, or a search folder),
-splits the requested metrics into qrels metrics (ranx) and R@kt (answer strings), and writes
+splits the requested metrics into qrels metrics (numpy, or ranx) and R@kt (answer strings), and writes
 one table per family (R@kt is reported in percent, as the official script does).
 
 For R@kt against a large corpus only the passages the run retrieved are kept in memory: the
@@ -86,8 +86,11 @@ def evaluate_run(
     langs: Sequence[str] | None = None,
     out_dir: str | Path | None = None,
     inputs: dict[str, Any] | None = None,
+    engine: str = "numpy",
 ) -> EvaluationReport:
-    """Score ``run`` (and compare with ``baseline``) per language; write tables if ``out_dir``."""
+    """Score ``run`` (and compare with ``baseline``) per language; write tables if ``out_dir``.
+
+    ``engine`` computes the qrels metrics (``numpy``, or ``ranx``: the same numbers, slower)."""
     qrels_metrics, rkt_ks = split_metrics(metrics, ks)
     tables: dict[str, LanguageTable] = {}
     rkt_result = None
@@ -97,8 +100,8 @@ def evaluate_run(
         if qrels is None:
             raise XqgError(f"metrics {qrels_metrics} need qrels (--qrels)")
         lang_map = qid_lang or dict.fromkeys(qrels, "all")
-        values = evaluate_qrels(run, qrels, qrels_metrics)
-        base = evaluate_qrels(baseline, qrels, qrels_metrics) if baseline is not None else None
+        values = evaluate_qrels(run, qrels, qrels_metrics, engine=engine)
+        base = evaluate_qrels(baseline, qrels, qrels_metrics, engine=engine) if baseline is not None else None
         tables["metrics"] = LanguageTable.build(values, lang_map, langs=langs, baseline=base)
     if rkt_ks:
         if answers is None or corpus is None:
