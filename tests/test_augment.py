@@ -178,6 +178,20 @@ def test_cli_generated_queries_to_fused_index(tmp_path, tiny_model_dir):
     xqg("index", str(tmp_path / "a"), "--out", str(tmp_path / "ix"))
     assert Searcher(tmp_path / "ix").ntotal == 3
 
+    # Lean storage: per-(passage, language) sums fuse the same, and refuse --n they cannot honour.
+    out = xqg("encode-generated", str(gen), "--out", str(tmp_path / "qs"), "--like", str(tmp_path / "p"),
+              "--storage", "sums")  # fmt: skip
+    assert "12 generated queries (sums)" in out
+    counts = json.loads((tmp_path / "qs" / "manifest.json").read_text())["counts"]
+    assert counts == {"rows": 6, "shards": 1, "reused_shards": 0, "queries": 12}  # 3 passages × 2 languages
+    cmd = ["augment", str(tmp_path / "p"), str(tmp_path / "qs"), "--out", str(tmp_path / "as"), "--n", "1"]
+    res = subprocess.run([sys.executable, "-m", "xqg", *cmd], capture_output=True, text=True)
+    assert res.returncode == 2 and "the first 1 cannot be selected" in res.stderr
+    xqg("augment", str(tmp_path / "p"), str(tmp_path / "qs"), "--out", str(tmp_path / "as"), "--langs", "ko")
+    xqg("augment", str(tmp_path / "p"), str(tmp_path / "q"), "--out", str(tmp_path / "a2"), "--langs", "ko")
+    sums, rows = (EmbeddingShards.open(tmp_path / d).load()[1] for d in ("as", "a2"))
+    np.testing.assert_allclose(sums, rows, atol=1e-6)
+
 
 def test_tune_alpha_picks_the_best_dev_setting_and_records_the_grid(folders):
     from xqg.augment import tune_alpha

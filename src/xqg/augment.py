@@ -44,6 +44,7 @@ from xqg.encode import EmbeddingShards, parse_generated_id, shard_names, write_e
 from xqg.errors import ManifestError, XqgError
 from xqg.io import atomic_open, config_hash, write_manifest
 from xqg.progress import progress_bar
+from xqg.query_store import decode, parse_sum_id
 
 STAGE = "augment"
 
@@ -104,19 +105,51 @@ def _check_same_encoder(passages: EmbeddingShards, queries: EmbeddingShards) -> 
         raise ManifestError(f"dimension mismatch: passages {passages.dim}, queries {queries.dim}")
 
 
+def _check_sums_selection(queries: EmbeddingShards, langs: set[str] | None, n: int | None) -> None:
+    """Sums hold every sample of their group: refuse a selection they cannot honour."""
+    st, info = queries.storage, queries.manifest.get("storage", {})
+    stored_n, stored_langs = int(info.get("max_samples", 0)), set(info.get("langs", []))
+    if n is not None and n < stored_n:
+        raise XqgError(
+            f"{queries.path}: stores per-{st.sum_by} sums of up to {stored_n} samples per language, "
+            f"so the first {n} cannot be selected; re-encode with --storage float16 (or int8) to "
+            "keep one vector per query, or drop --n"
+        )
+    if st.sum_by == "passage" and langs is not None and not stored_langs <= langs:
+        raise XqgError(
+            f"{queries.path}: stores one sum per passage over {', '.join(sorted(stored_langs))}, so "
+            f"languages {', '.join(sorted(stored_langs - langs))} cannot be left out; re-encode with "
+            "--sum-by language (or --storage float16) to select languages"
+        )
+
+
+def _parse_row(rid: str, queries: EmbeddingShards) -> tuple[str | None, int, str]:
+    """``(language, sample, passage id)`` of a stored row; sums have no sample (0)."""
+    if queries.storage.is_sums:
+        lang, pid = parse_sum_id(rid, queries.storage)
+        return lang, 0, pid
+    return parse_generated_id(rid)
+
+
 def _query_rows(
     queries: EmbeddingShards, row_of: dict[str, int], langs: set[str] | None, n: int | None
 ) -> tuple[list[np.ndarray], dict[str, int]]:
-    """For each query shard, the passage row of every query (-1 = not selected); counts per language."""
+    """For each query shard, the passage row of every query (-1 = not selected); counts per language.
+
+    Rows of a sums folder stand for ``count`` queries each; a per-passage sum counts as ``all``."""
     out: list[np.ndarray] = []
     per_lang: dict[str, int] = {}
     unknown: list[str] = []
+    sums = queries.storage.is_sums
+    if sums:
+        _check_sums_selection(queries, langs, n)
     for s in queries.manifest["shards"]:
         ids = (queries.path / s["ids"]).read_text(encoding="utf-8").splitlines()
+        counts = queries.shard_arrays(s)[1]["count"] if sums else None
         rows = np.full(len(ids), -1, dtype=np.int32)
         for j, rid in enumerate(ids):
             try:
-                lang, sample, pid = parse_generated_id(rid)
+                lang, sample, pid = _parse_row(rid, queries)
             except ValueError:
                 raise ManifestError(
                     f"{queries.path / s['ids']}:{j + 1}: '{rid}' is not a generated-query id"
@@ -125,9 +158,10 @@ def _query_rows(
             if row is None:
                 unknown.append(pid)
                 continue
-            if (langs is None or lang in langs) and (n is None or sample < n):
+            if (langs is None or lang is None or lang in langs) and (n is None or sample < n):
                 rows[j] = row
-                per_lang[lang] = per_lang.get(lang, 0) + 1
+                key = lang or "all"
+                per_lang[key] = per_lang.get(key, 0) + (int(counts[j]) if counts is not None else 1)
         out.append(rows)
     if unknown:
         uniq = list(dict.fromkeys(unknown))
@@ -138,14 +172,42 @@ def _query_rows(
     return out, per_lang
 
 
-def accumulate(q_sum: np.ndarray, q_count: np.ndarray, local_rows: np.ndarray, vectors: np.ndarray) -> None:
-    """Add each vector into row ``local_rows[i]`` of ``q_sum`` (one sparse product) and count it."""
+def accumulate(
+    q_sum: np.ndarray,
+    q_count: np.ndarray,
+    local_rows: np.ndarray,
+    vectors: np.ndarray,
+    counts: np.ndarray | None = None,
+) -> None:
+    """Add each vector into row ``local_rows[i]`` of ``q_sum`` (one sparse product) and count it
+    (``counts[i]`` times when the vectors are already sums of that many queries)."""
     m = sp.csr_matrix(
         (np.ones(len(local_rows)), (local_rows, np.arange(len(local_rows)))),
         shape=(len(q_sum), len(local_rows)),
     )
     q_sum += m @ np.asarray(vectors, dtype=np.float64)
-    q_count += np.bincount(local_rows, minlength=len(q_sum))
+    if counts is None:
+        q_count += np.bincount(local_rows, minlength=len(q_sum))
+    else:
+        q_count += np.bincount(local_rows, weights=counts, minlength=len(q_sum)).astype(np.int64)
+
+
+def _add_rows(
+    queries: EmbeddingShards, s: dict[str, Any], sel: np.ndarray, local_rows: np.ndarray,
+    q_sum: np.ndarray, q_count: np.ndarray,
+) -> None:  # fmt: skip
+    """Accumulate the selected rows ``sel`` of shard ``s`` (any storage form), in bounded chunks.
+
+    The shard is memory-mapped, the selected rows copied out and decoded ``_CHUNK`` at a time,
+    and the map dropped again: pages of a mapping kept open would stay resident and peak RSS
+    would grow with the total size of the query shards."""
+    emb, extra = queries.shard_arrays(s)
+    for c in range(0, len(sel), _CHUNK):
+        part = sel[c : c + _CHUNK]
+        rows = {name: a[part] for name, a in extra.items()}
+        vectors = decode(emb[part], rows, queries.storage)
+        accumulate(q_sum, q_count, local_rows[c : c + _CHUNK], vectors, rows.get("count"))
+    del emb, extra
 
 
 def augment(
@@ -179,7 +241,7 @@ def augment(
     for i, pid in enumerate(passages.ids()):
         row_of[pid] = i
     q_rows, per_lang = _query_rows(queries, row_of, lang_set, n)
-    q_files = [queries.path / s["emb"] for s in queries.manifest["shards"]]
+    q_shards = queries.manifest["shards"]
     # Passage-row span of each query shard: generated queries follow corpus order, so a query
     # shard usually touches one or two passage shards and the others are skipped unread.
     q_span = [(int(r[r >= 0].min()), int(r.max())) if (r >= 0).any() else None for r in q_rows]
@@ -206,19 +268,12 @@ def augment(
         end = start + len(ids)
         q_sum = np.zeros((len(ids), passages.dim), dtype=np.float64)
         q_count = np.zeros(len(ids), dtype=np.int64)
-        for rows, path, span in zip(q_rows, q_files, q_span, strict=True):
+        for rows, shard, span in zip(q_rows, q_shards, q_span, strict=True):
             if span is None or span[1] < start or span[0] >= end:
                 continue
             sel = np.nonzero((rows >= start) & (rows < end))[0]
-            if len(sel) == 0:
-                continue
-            # Map, copy the selected rows, unmap: pages of a mapping kept open would stay
-            # resident and peak RSS would grow with the total size of the query shards.
-            emb = np.load(path, mmap_mode="r", allow_pickle=False)
-            for c in range(0, len(sel), _CHUNK):  # bounded copies, whatever the query shard size
-                part = sel[c : c + _CHUNK]
-                accumulate(q_sum, q_count, rows[part] - start, emb[part])
-            del emb
+            if len(sel):
+                _add_rows(queries, shard, sel, rows[sel] - start, q_sum, q_count)
         missing = int(np.sum(q_count == 0))
         if missing and require_all:
             first = ids[int(np.argmax(q_count == 0))]
@@ -260,6 +315,7 @@ def augment(
             "id_file": "ids.txt",
             "shards": shards_out,
             "queries_per_language": per_lang,
+            "query_storage": queries.manifest.get("storage") or queries.storage.describe(),
         },
     )
 
@@ -283,10 +339,10 @@ def query_sums(
     q_rows, _ = _query_rows(queries, row_of, set(langs) if langs is not None else None, n)
     q_sum = np.zeros((len(ids), passages.dim), dtype=np.float64)
     q_count = np.zeros(len(ids), dtype=np.int64)
-    for rows, (_, emb) in zip(q_rows, queries, strict=True):
+    for rows, shard in zip(q_rows, queries.manifest["shards"], strict=True):
         sel = np.nonzero(rows >= 0)[0]
         if len(sel):
-            accumulate(q_sum, q_count, rows[sel], emb[sel])
+            _add_rows(queries, shard, sel, rows[sel], q_sum, q_count)
     return ids, p.astype(np.float64), q_sum, q_count
 
 

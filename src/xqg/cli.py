@@ -253,15 +253,26 @@ def encode_generated(
     n: Annotated[int | None, typer.Option(help="only the first n samples per language")] = None,
     shard_size: Annotated[int, typer.Option()] = 50_000,
     overwrite: Annotated[bool, typer.Option()] = False,
+    storage: Annotated[
+        str, typer.Option(help="float32 | float16 | int8 (per-row scale) | sums (no --n selection later)")
+    ] = "float32",
+    sum_by: Annotated[
+        str, typer.Option(help="--storage sums: language | passage (no --langs later)")
+    ] = "language",
+    sum_dtype: Annotated[str, typer.Option(help="--storage sums: float32 | float16")] = "float32",
 ) -> None:
     """Encode generated queries with the query side of the encoder that embedded the passages."""
     from xqg.encode import EmbeddingShards, encode_generated_queries
+    from xqg.query_store import QueryStorage
 
+    form = QueryStorage(storage, sum_by, sum_dtype)
     enc = EmbeddingShards.open(like).encoder_config.model_copy(update={"query_max_length": max_length})
-    m = encode_generated_queries(
-        generated, out, config=enc, langs=_langs(langs), n=n, shard_size=shard_size, overwrite=overwrite
+    m = encode_generated_queries(generated, out, config=enc, langs=_langs(langs), n=n, shard_size=shard_size,
+                                 overwrite=overwrite, storage=form)  # fmt: skip
+    c = m["counts"]
+    typer.echo(
+        f"{c.get('queries', c['rows'])} generated queries ({storage}) → {c['shards']} shard(s) in {out}"
     )
-    typer.echo(f"{m['counts']['rows']} generated queries → {m['counts']['shards']} shard(s) in {out}")
 
 
 @app.command()

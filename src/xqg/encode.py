@@ -17,6 +17,7 @@ uninterrupted run. Nothing is pickled.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -38,15 +39,30 @@ from xqg.io import (
     write_manifest,
 )
 from xqg.progress import progress_bar
+from xqg.query_store import EXTRA_ARRAYS, QueryStorage, decode, max_samples, store_shard
 from xqg.types import Passage, Query
 
 STAGE = "encode"
+EXTRA_NAMES = sorted({name for arrays in EXTRA_ARRAYS.values() for name in arrays})
 #: Stages whose folders hold embedding shards in this layout (augment writes fused passage vectors).
 EMBEDDING_STAGES = ("encode", "augment")
 
 
 def shard_names(i: int) -> tuple[str, str, str]:
     return f"emb-{i:05d}.npy", f"ids-{i:05d}.txt", f"shard-{i:05d}.json"
+
+
+def extra_name(name: str, i: int) -> str:
+    """File of a storage form's extra per-row array (``scale``, ``count``) of shard ``i``."""
+    return f"{name}-{i:05d}.npy"
+
+
+def _ids_text(ids: list[str]) -> str:
+    return "".join(f"{x}\n" for x in ids)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
@@ -61,33 +77,59 @@ def _shard_is_done(out_dir: Path, i: int, ids: list[str], cfg_hash: str) -> bool
     if not meta_path.exists():
         return False
     meta = read_json(meta_path)
-    if meta.get("config_hash") != cfg_hash or meta.get("rows") != len(ids):
+    if meta.get("config_hash") != cfg_hash or meta.get("input_rows", meta.get("rows")) != len(ids):
         return False
     emb_path, ids_path = out_dir / emb_name, out_dir / ids_name
-    if not (emb_path.exists() and ids_path.exists()):
+    extra = [(out_dir / f["file"], f["sha256"]) for f in meta.get("extra", {}).values()]
+    if not all(p.exists() for p in (emb_path, ids_path, *(e for e, _ in extra))):
         return False
     if sha256_file(emb_path) != meta["emb_sha256"] or sha256_file(ids_path) != meta["ids_sha256"]:
         return False
+    if any(sha256_file(e) != h for e, h in extra):
+        return False
+    if "input_ids_sha256" in meta:
+        return sha256_text(_ids_text(ids)) == meta["input_ids_sha256"]
     return ids_path.read_text(encoding="utf-8").splitlines() == ids
 
 
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+
+
 def write_embedding_shard(
-    out_dir: Path, i: int, ids: list[str], emb: np.ndarray, cfg_hash: str
+    out_dir: Path, i: int, ids: list[str], emb: np.ndarray, cfg_hash: str, storage: QueryStorage | None = None
 ) -> dict[str, Any]:
-    """Write shard ``i`` (vectors, ids) atomically, then its completion record; return the record."""
+    """Write shard ``i`` (vectors, ids) atomically, then its completion record; return the record.
+
+    ``storage`` (generated queries only) stores the vectors in a lean form
+    (:mod:`xqg.query_store`); the record then also names the input ids' checksum, which resume
+    compares, since the stored rows (sums) need not be the input's rows.
+    """
     emb_name, ids_name, meta_name = shard_names(i)
-    with atomic_path(out_dir / emb_name) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(emb, dtype=np.float32), allow_pickle=False)
+    lean = storage is not None and storage.form != "float32"
+    row_ids, arrays = store_shard(ids, emb, storage) if lean else (ids, {"emb": emb.astype(np.float32)})
+    _save_npy(out_dir / emb_name, arrays.pop("emb"))
     with atomic_open(out_dir / ids_name) as fh:
-        fh.write("".join(f"{x}\n" for x in ids))
-    meta = {
+        fh.write(_ids_text(row_ids))
+    meta: dict[str, Any] = {
         "shard": i,
-        "rows": len(ids),
+        "rows": len(row_ids),
         "dim": int(emb.shape[1]),
         "config_hash": cfg_hash,
         "emb_sha256": sha256_file(out_dir / emb_name),
         "ids_sha256": sha256_file(out_dir / ids_name),
     }
+    if lean:
+        for name, array in arrays.items():
+            _save_npy(out_dir / extra_name(name, i), array)
+        meta["extra"] = {
+            name: {"file": extra_name(name, i), "sha256": sha256_file(out_dir / extra_name(name, i))}
+            for name in arrays
+        }
+        meta |= {"input_rows": len(ids), "input_ids_sha256": sha256_text(_ids_text(ids))}
+        if storage.is_sums:
+            meta |= {"max_samples": max_samples(ids), "langs": sorted({x.split(":", 1)[0] for x in ids})}
     write_json(out_dir / meta_name, meta)  # last: marks the shard complete
     return meta
 
@@ -107,8 +149,13 @@ def encode_to_shards(
     backend: str = "local",
     ray: Any | None = None,
     unique_ids: Literal["check", "given"] = "check",
+    storage: QueryStorage | None = None,
 ) -> dict[str, Any]:
     """Encode ``(id, text)`` records into shards under ``out_dir``; return the manifest.
+
+    ``storage`` (generated queries, ids ``lang:sample:passage``) writes a lean form: float16,
+    int8 with a per-row scale, or per-(passage, language) sums (:mod:`xqg.query_store`); the
+    default float32 writes exactly the files (and config hash) xqg always wrote.
 
     Ids must be unique. ``unique_ids="check"`` proves it across the whole input with a set of all
     ids (about 100 bytes per id); ``"given"`` checks within each shard only, for inputs unique by
@@ -126,7 +173,12 @@ def encode_to_shards(
 
     out_dir = Path(out_dir)
     cfg = encoder.config if encoder is not None else (config or EncoderConfig())
+    storage = storage or QueryStorage()
+    if storage.form != "float32" and kind != "query":
+        raise XqgError(f"query storage '{storage.form}' is for generated queries, not {kind}s")
     run_cfg = {"encoder": cfg.model_dump(), "kind": kind, "shard_size": shard_size}
+    if storage.form != "float32":  # float32 folders keep the config hash they always had
+        run_cfg["storage"] = storage.describe()
     cfg_hash = bind_folder(out_dir, run_cfg, what="embeddings", overwrite=overwrite)
 
     seen: set[str] = set()
@@ -167,11 +219,11 @@ def encode_to_shards(
             if emb is None:
                 meta = read_json(out_dir / shard_names(i)[2])
                 reused += 1
-                bar.update(meta["rows"])
+                bar.update(meta.get("input_rows", meta["rows"]))
             else:
-                meta = write_embedding_shard(out_dir, i, ids, emb, cfg_hash)
+                meta = write_embedding_shard(out_dir, i, ids, emb, cfg_hash, storage)
                 if backend == "ray":
-                    bar.update(meta["rows"])
+                    bar.update(meta.get("input_rows", meta["rows"]))
             rows += meta["rows"]
             dim = meta["dim"]
             shards.append(meta)
@@ -183,7 +235,7 @@ def encode_to_shards(
     # Stale shards beyond the end (an earlier run over a longer input) must not be picked up.
     j = len(shards)
     while (out_dir / shard_names(j)[2]).exists():
-        for name in shard_names(j):
+        for name in (*shard_names(j), *(extra_name(x, j) for x in EXTRA_NAMES)):
             (out_dir / name).unlink(missing_ok=True)
         j += 1
 
@@ -196,17 +248,26 @@ def encode_to_shards(
         from xqg.models.sources import model_info
 
         model = model_info(cfg.model)
+    counts = {"rows": rows, "shards": len(shards), "reused_shards": reused}
+    described = storage.describe()
+    if storage.form != "float32":
+        counts["queries"] = sum(m["input_rows"] for m in shards)
+    if storage.is_sums:
+        described["langs"] = sorted({lang for m in shards for lang in m["langs"]})
+        described["max_samples"] = max((m["max_samples"] for m in shards), default=0)
+    extras = [{x: f["file"] for x, f in m.get("extra", {}).items()} for m in shards]
     return write_manifest(
         out_dir,
         stage=STAGE,
         config=run_cfg,
-        counts={"rows": rows, "shards": len(shards), "reused_shards": reused},
-        files=["ids.txt"] + [n for i in range(len(shards)) for n in shard_names(i)[:2]],
+        counts=counts,
+        files=["ids.txt"] + [n for i, e in enumerate(extras) for n in (*shard_names(i)[:2], *e.values())],
         inputs=inputs,
         extra={
             "kind": kind,
             "dim": dim,
-            "dtype": "float32",
+            "dtype": storage.dtype,
+            "storage": described,
             "model": model,
             "pooling": cfg.pooling,
             "normalize": cfg.normalize,
@@ -214,8 +275,8 @@ def encode_to_shards(
             "max_length": cfg.query_max_length if kind == "query" else cfg.passage_max_length,
             "id_file": "ids.txt",
             "shards": [
-                {"emb": shard_names(m["shard"])[0], "ids": shard_names(m["shard"])[1], "rows": m["rows"]}
-                for m in shards
+                {"emb": shard_names(m["shard"])[0], "ids": shard_names(m["shard"])[1], "rows": m["rows"], **e}
+                for m, e in zip(shards, extras, strict=True)
             ],
         },
     )
@@ -272,14 +333,39 @@ class EmbeddingShards:
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig.model_validate(self.manifest["config"]["encoder"])
 
+    @property
+    def storage(self) -> QueryStorage:
+        """How the vectors are stored (:mod:`xqg.query_store`; float32 unless the manifest says)."""
+        return QueryStorage.from_manifest(self.manifest)
+
+    def shard_arrays(self, s: dict[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """A shard's stored ``emb`` and the form's extra arrays, as read-only memory maps."""
+        emb = np.load(self.path / s["emb"], mmap_mode="r", allow_pickle=False)
+        extra = {}
+        for name in EXTRA_ARRAYS.get(self.storage.form, {}):
+            extra[name] = np.load(self.path / s[name], mmap_mode="r", allow_pickle=False)
+            if extra[name].shape[0] != emb.shape[0]:
+                raise ManifestError(
+                    f"{self.path / s[name]}: {extra[name].shape[0]} rows, {emb.shape[0]} vectors"
+                )
+        return emb, extra
+
     def __iter__(self) -> Iterator[tuple[list[str], np.ndarray]]:
-        """Yield ``(ids, embeddings)`` per shard; embeddings are read-only memory maps."""
+        """Yield ``(ids, embeddings)`` per shard: read-only memory maps of float32 folders; float32
+        arrays decoded from float16 and int8 ones. Sums are not one vector per id: only
+        ``xqg augment`` reads them (and says so here)."""
+        storage = self.storage
+        if storage.is_sums:
+            raise ManifestError(
+                f"{self.path}: holds per-{storage.sum_by} sums of generated-query vectors, not one "
+                "vector per query; only 'xqg augment' reads it (--storage float16 keeps vectors)"
+            )
         for s in self.manifest["shards"]:
             ids = (self.path / s["ids"]).read_text(encoding="utf-8").splitlines()
-            emb = np.load(self.path / s["emb"], mmap_mode="r", allow_pickle=False)
+            emb, extra = self.shard_arrays(s)
             if len(ids) != emb.shape[0]:
                 raise ManifestError(f"{self.path / s['emb']}: {emb.shape[0]} rows but {len(ids)} ids")
-            yield ids, emb
+            yield ids, (emb if storage.form == "float32" else decode(emb, extra, storage).astype(np.float32))
 
     def ids(self) -> list[str]:
         return (self.path / self.manifest["id_file"]).read_text(encoding="utf-8").splitlines()
@@ -318,7 +404,8 @@ def encode_generated_queries(
     **kw: Any,
 ) -> dict[str, Any]:
     """Encode a generation folder's queries with the *query* side of the encoder (the paper: max
-    length 32), streaming shard by shard; row ids come from :func:`generated_query_id`."""
+    length 32), streaming shard by shard; row ids come from :func:`generated_query_id`.
+    ``storage=QueryStorage(...)`` (passed on to :func:`encode_to_shards`) keeps them in a lean form."""
     import pyarrow.parquet as pq
 
     from xqg.generate.store import iter_generated, shard_files
