@@ -167,8 +167,14 @@ def generate(
     arch: Annotated[
         str | None, typer.Option(help="model kind: auto | seq2seq | causal (config: generator.backend)")
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="auto | transformers | llama.cpp (auto: llama.cpp for the shipped Gemma on a CPU)"),
+    ] = None,
     prompt: Annotated[str | None, typer.Option(help="auto | paper | causal | fewshot")] = None,
-    langs: Annotated[str | None, typer.Option(help="target languages, comma-separated")] = None,
+    langs: Annotated[
+        str | None, typer.Option(help="target languages, comma-separated: ISO 639-1/639-3 or BCP-47")
+    ] = None,
     n: Annotated[int | None, typer.Option("--n", help="queries per passage and language")] = None,
     top_k: Annotated[int | None, typer.Option()] = None,
     top_p: Annotated[float | None, typer.Option()] = None,
@@ -190,13 +196,8 @@ def generate(
     """Generate n queries per passage in each target language: resumable Parquet shards + manifest."""
     from itertools import islice
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-
     from xqg.data.corpus import count_corpus, iter_corpus
-    from xqg.generate.run import generate_queries
+    from xqg.generate.spec import check_generator
 
     exp = _experiment(
         config,
@@ -204,6 +205,7 @@ def generate(
             "generator.model": model,
             "generator.adapter": adapter,
             "generator.backend": arch,
+            "generator.engine": engine,
             "generator.prompt": prompt,
             "generator.langs": _langs(langs),
             "generator.n": n,
@@ -220,7 +222,15 @@ def generate(
     )
     if limit is not None and limit < 1:
         _fail("--limit must be at least 1")
+    # Everything that can be checked without weights fails here, before torch is even imported.
+    check_generator(exp.generator)
     total = count_corpus(corpus, fmt=fmt)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    from xqg.generate.run import generate_queries
+
     passages = iter_corpus(corpus, fmt=fmt)
     if limit is not None:
         total = min(total, limit)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from xqg.errors import XqgError
 from xqg.models.sources import DEFAULT_MODEL
@@ -59,8 +59,15 @@ class GeneratorConfig(_Strict):
         description="PEFT/LoRA adapter folder; 'builtin' = the shipped one (Gemma only); None = none",
     )
     backend: Literal["auto", "seq2seq", "causal"] = "auto"
+    engine: Literal["auto", "transformers", "llama.cpp"] = Field(
+        "auto",
+        description="auto: llama.cpp for the shipped GGUF Gemma on a CPU (when installed), else transformers",
+    )
     prompt: Literal["auto", "paper", "causal", "fewshot"] = Field("auto", description="auto: paper (seq2seq)")
-    langs: list[str] = ["ar", "bn", "fi", "ja", "ko", "ru", "te"]
+    langs: list[str] = Field(
+        ["ar", "bn", "fi", "ja", "ko", "ru", "te"],
+        description="ISO 639-1/639-3 codes or BCP-47 tags (standardised: swa → sw)",
+    )
     n: int = Field(5, ge=1, description="queries per passage and language")
     top_k: int | None = Field(10, ge=1)
     top_p: float | None = Field(None, gt=0, le=1)
@@ -73,6 +80,17 @@ class GeneratorConfig(_Strict):
     seed: int = 0
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
+
+    @field_validator("langs")
+    @classmethod
+    def _standard_tags(cls, v: list[str]) -> list[str]:
+        """Unknown codes fail here, with close matches, before anything loads."""
+        from xqg.languages import parse_langs
+
+        try:
+            return parse_langs(v)
+        except XqgError as e:
+            raise ValueError(str(e)) from None
 
 
 class IndexConfig(_Strict):

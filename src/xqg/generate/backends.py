@@ -43,6 +43,7 @@ import torch
 from xqg.config import GeneratorConfig
 from xqg.errors import XqgError
 from xqg.generate.prompts import CAUSAL_STOP, clean_causal_output, get_prompt
+from xqg.generate.spec import adapter_fingerprint, resolved_config
 from xqg.types import Passage
 
 Backend = Literal["seq2seq", "causal"]
@@ -117,34 +118,12 @@ def decoding_params(config: GeneratorConfig) -> dict[str, Any]:
     }
 
 
-def adapter_fingerprint(adapter: str | None) -> dict[str, Any] | None:
-    """Path, weight checksums and ``training.json`` of a PEFT adapter folder (``None`` without one).
-
-    The checksums go into the generation folder's config hash: retraining an adapter in place must
-    not let a rerun silently mix queries from two different adapters.
-    """
-    if adapter is None:
-        return None
-    path = Path(adapter).expanduser()
-    if not (path / "adapter_config.json").exists():
-        raise XqgError(f"{path}: not a PEFT adapter folder (no adapter_config.json)")
-    from xqg.io import read_json, sha256_file
-
-    files = sorted(p for p in path.iterdir() if p.name.startswith("adapter_") and p.is_file())
-    training = path / "training.json"
-    return {
-        "path": str(path.resolve()),
-        "sha256": {p.name: sha256_file(p) for p in files},
-        "training": read_json(training) if training.exists() else None,
-    }
-
-
-def resolved_config(config: GeneratorConfig) -> GeneratorConfig:
-    """``config`` with ``adapter`` resolved to a folder or ``None`` (``"builtin"`` → the shipped one)."""
-    from xqg.models.sources import resolve_adapter
-
-    adapter = resolve_adapter(config.adapter, config.model)
-    return config if adapter == config.adapter else config.model_copy(update={"adapter": adapter})
+def _engine_label(config: GeneratorConfig, backend: Backend) -> str:
+    if backend == "seq2seq":
+        return "transformers.generate"
+    if resolve_engine(config, backend) == "llama.cpp":
+        return "llama.cpp (xqg causal sampler, shared-prefix KV cells)"
+    return "xqg causal sampler (shared prefill)"
 
 
 def describe_generator(config: GeneratorConfig, backend: Backend | None = None) -> dict[str, Any]:
@@ -157,7 +136,7 @@ def describe_generator(config: GeneratorConfig, backend: Backend | None = None) 
     name = prompt_name(config, backend)
     return {
         "backend": backend,
-        "engine": "transformers.generate" if backend == "seq2seq" else "xqg causal sampler (shared prefill)",
+        "engine": _engine_label(config, backend),
         "model": model_info(config.model),
         "adapter": adapter_fingerprint(config.adapter),
         "prompt": {
@@ -207,7 +186,7 @@ class HFGenerator:
         self.prompt_name = prompt_name(config, self.backend)
         self._prompt = get_prompt(self.prompt_name)
         self.tokenizer = self._load_tokenizer()
-        self.model = self._load_model().to(self.device).eval()
+        self.model = self._load_model()
         self.pad_id = self._pad_id()
 
     # loading ----------------------------------------------------------------------------------
@@ -243,7 +222,7 @@ class HFGenerator:
             # projection (measured: see docs/generation.md).
             model = model.merge_and_unload()
             self.adapter_merged = True
-        return model
+        return model.to(self.device).eval()
 
     def _pad_id(self) -> int:
         for cand in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0):
@@ -455,6 +434,31 @@ class SuppressStopUntilText:
         return scores.masked_fill(no_text[:, None] & self.stop.to(scores.device)[None, :], float("-inf"))
 
 
+def shared_prefixes(batch: Sequence[PreparedPrompt]) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Rows of each group (passage) in ``batch``, and the length of the token prefix they share.
+
+    The causal prompt puts the passage first, so a passage's languages differ only in their last
+    few tokens. The prefix leaves at least one token per prompt for the second stage (it carries
+    the first logits); a lone prompt shares everything but its last token. When some group shares
+    nothing, every prefix is set to 0: an all-padding stage-1 row could fill a cache with NaN.
+    """
+    groups: dict[str, list[int]] = {}
+    for r, p in enumerate(batch):
+        groups.setdefault(p.group, []).append(r)
+    lcp: dict[str, int] = {}
+    for k, rows in groups.items():
+        seqs = [batch[r].ids for r in rows]
+        m = min(len(s) for s in seqs) - 1
+        first = seqs[0]
+        j = 0
+        while j < m and all(s[j] == first[j] for s in seqs):
+            j += 1
+        lcp[k] = j
+    if min(lcp.values()) == 0:
+        lcp = dict.fromkeys(groups, 0)
+    return groups, lcp
+
+
 class CausalGenerator(HFGenerator):
     """Decoder-only models: prompt → continuation up to the first newline, n samples per prompt."""
 
@@ -469,11 +473,11 @@ class CausalGenerator(HFGenerator):
             TopPLogitsWarper,
         )
 
-        eos = self.model.generation_config.eos_token_id
+        eos = self._generation_config().eos_token_id
         eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
         if self.tokenizer.eos_token_id is not None:
             eos_ids.append(int(self.tokenizer.eos_token_id))
-        vocab = int(self.model.get_output_embeddings().weight.shape[0])
+        vocab = self._vocab_size()
         stop, blank = stop_token_masks(self.tokenizer, vocab, eos_ids)
         self.stop_mask, self.blank_mask = stop.to(self.device), blank.to(self.device)
         c = config
@@ -485,9 +489,18 @@ class CausalGenerator(HFGenerator):
         if c.top_p is not None and c.top_p < 1.0:
             warpers.append(TopPLogitsWarper(top_p=c.top_p))
         self.warpers = LogitsProcessorList(warpers)
+        self._cache_kw = self._cache_argument()
+
+    def _generation_config(self) -> Any:
+        return self.model.generation_config
+
+    def _vocab_size(self) -> int:
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    def _cache_argument(self) -> str:
         params = inspect.signature(self.model.forward).parameters
         # transformers 5.2x renamed the forward's cache argument from past_key_values to cache.
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        return "cache" if "cache" in params else "past_key_values"
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
         """One forward over new columns ``ids``; ``mask`` covers cached + new columns (0 = padding)."""
@@ -514,21 +527,8 @@ class CausalGenerator(HFGenerator):
         is masked out. Position ids follow the mask, so padding does not shift positions.
         """
         dev = self.device
-        groups: dict[str, list[int]] = {}
-        for r, p in enumerate(batch):
-            groups.setdefault(p.group, []).append(r)
+        groups, lcp = shared_prefixes(batch)
         keys = list(groups)
-        lcp: dict[str, int] = {}
-        for k in keys:
-            seqs = [batch[r].ids for r in groups[k]]
-            m = min(len(s) for s in seqs) - 1  # at least one token stays per prompt for stage 2
-            first = seqs[0]
-            j = 0
-            while j < m and all(s[j] == first[j] for s in seqs):
-                j += 1
-            lcp[k] = j  # a lone prompt: everything but its last token
-        if min(lcp.values()) == 0:  # an all-padding stage-1 row could fill the cache with NaN
-            lcp = dict.fromkeys(keys, 0)
         wp = max(lcp.values())
         cache = None
         item_group = torch.tensor([keys.index(p.group) for p in batch], device=dev)
@@ -577,9 +577,32 @@ class CausalGenerator(HFGenerator):
         scores = self.warpers(None, logits)
         return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen).squeeze(1)
 
-    def _decode_batch(self, batch: list[PreparedPrompt], n: int, seed: int) -> list[list[str]]:
-        dev = self.device
+    #: Finished rows leave the batch once they are this share of the live rows (0: at once).
+    #: Dropping them copies the transformers cache, which costs about a decode step.
+    drop_share = 0.25
+
+    def _start(self, batch: list[PreparedPrompt], n: int) -> tuple[torch.Tensor, Any]:
+        """First-token logits of every row (each prompt repeated n times) and the decoding state."""
         logits, mask, cache = self._prefill(batch, n)
+        return logits, (mask, cache)
+
+    def _select(self, state: Any, keep: torch.Tensor) -> Any:
+        """Keep only the live rows ``keep`` of the decoding state."""
+        mask, cache = state
+        cache.batch_select_indices(keep)
+        return mask[keep], cache
+
+    def _step(self, state: Any, nxt: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Feed each live row its sampled token; the next logits and state."""
+        mask, cache = state
+        mask = torch.cat([mask, torch.ones((len(nxt), 1), dtype=mask.dtype, device=mask.device)], dim=1)
+        logits, cache = self._forward(nxt.unsqueeze(1), mask, cache)
+        return logits, (mask, cache)
+
+    def _decode_batch(self, batch: list[PreparedPrompt], n: int, seed: int) -> list[list[str]]:
+        """Sample ``n`` continuations of every prompt of ``batch`` (the loop both engines share)."""
+        dev = self.device
+        logits, state = self._start(batch, n)
         total = logits.shape[0]
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
@@ -596,20 +619,51 @@ class CausalGenerator(HFGenerator):
             no_text &= self.blank_mask[nxt]
             if bool(done.all()) or step == self.config.max_new_tokens - 1:
                 break
-            # Drop finished rows once enough have piled up: copying the cache costs about a step.
-            if int(done.sum()) * 4 >= len(active):
+            n_done = int(done.sum())
+            if n_done and n_done >= self.drop_share * len(active):
                 keep = (~done).nonzero().squeeze(1)
-                cache.batch_select_indices(keep)
-                active, nxt, mask = active[keep], nxt[keep], mask[keep]
+                state = self._select(state, keep)
+                active, nxt = active[keep], nxt[keep]
                 done, no_text = done[keep], no_text[keep]
-            mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=dev)], dim=1)
-            logits, cache = self._forward(nxt.unsqueeze(1), mask, cache)
+            logits, state = self._step(state, nxt)
+        return self._texts(tokens, n)
+
+    def _texts(self, tokens: list[list[int]], n: int) -> list[list[str]]:
+        """Decoded, cleaned queries, ``n`` per prompt (rows are prompt-major)."""
         texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
         cleaned = [clean_causal_output(t) for t in texts]
-        return [cleaned[r * n : (r + 1) * n] for r in range(len(batch))]
+        return [cleaned[r * n : (r + 1) * n] for r in range(len(tokens) // n)]
 
 
 # -- entry point ---------------------------------------------------------------------------------
+
+
+def resolve_engine(config: GeneratorConfig, backend: Backend | None = None) -> str:
+    """``transformers`` or ``llama.cpp``, from ``config.engine``; checked without loading weights.
+
+    ``auto`` takes llama.cpp for the shipped GGUF Gemma (``gguf:gemma-3-270m``) on a CPU when
+    llama-cpp-python is installed — measured 5-6× faster there (``bench/generate_throughput.py``) —
+    and transformers for everything else: any HF id or folder, seq2seq models (the paper's mT5),
+    and GPUs. Asking for llama.cpp where it cannot run is an error, not a silent fallback.
+    """
+    from xqg.generate.llamacpp import llama_available
+    from xqg.models.sources import is_gemma_spec
+
+    on_cpu = _resolve_device(config.device).type == "cpu"
+    fits = is_gemma_spec(config.model) and on_cpu and (backend or "causal") == "causal"
+    if config.engine == "auto":
+        return "llama.cpp" if fits and llama_available() else "transformers"
+    if config.engine == "llama.cpp":
+        if not fits:
+            raise XqgError(
+                "generator.engine 'llama.cpp' runs the shipped GGUF Gemma (model 'gguf:gemma-3-270m') "
+                f"on a CPU; model '{config.model}' on device '{config.device}' needs engine 'transformers'"
+            )
+        if not llama_available():
+            from xqg.generate.llamacpp import _lib
+
+            _lib()  # raises the install hint
+    return config.engine
 
 
 def load_generator(config: GeneratorConfig) -> HFGenerator:
@@ -619,5 +673,9 @@ def load_generator(config: GeneratorConfig) -> HFGenerator:
     config = resolved_config(config)
     path = resolve_model(config.model)
     backend = resolve_backend(config, path)
+    if resolve_engine(config, backend) == "llama.cpp":
+        from xqg.generate.llamacpp import LlamaCppGenerator
+
+        return LlamaCppGenerator(config, path)
     cls: type[HFGenerator] = Seq2SeqGenerator if backend == "seq2seq" else CausalGenerator
     return cls(config, path)

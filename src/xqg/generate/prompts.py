@@ -27,43 +27,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from xqg import languages as _languages
 from xqg.errors import XqgError
 
-#: ISO 639-1 code → the English name the prompts use (the paper's ``lang2mT5`` for its 7 languages).
-LANGUAGE_NAMES: dict[str, str] = {
-    "ar": "Arabic",
-    "bn": "Bengali",
-    "de": "German",
-    "el": "Greek",
-    "en": "English",
-    "es": "Spanish",
-    "fi": "Finnish",
-    "hi": "Hindi",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "ro": "Romanian",
-    "ru": "Russian",
-    "te": "Telugu",
-    "th": "Thai",
-    "tr": "Turkish",
-    "vi": "Vietnamese",
-    "zh": "Chinese",
-}
-
-#: The paper's target languages (XOR-TyDi), in its order.
-PAPER_LANGS: tuple[str, ...] = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
+#: The paper's target languages (XOR-TyDi), in its order (the facts live in :mod:`xqg.languages`).
+PAPER_LANGS: tuple[str, ...] = _languages.PAPER_LANGS
 
 #: What the causal prompt's answer ends at: one question per line.
 CAUSAL_STOP = "\n"
 
 
 def language_name(lang: str) -> str:
-    try:
-        return LANGUAGE_NAMES[lang]
-    except KeyError:
-        raise XqgError(
-            f"no prompt name for language '{lang}'; known: {', '.join(sorted(LANGUAGE_NAMES))}"
-        ) from None
+    """The English name a prompt gives ``lang`` (any ISO 639 code or BCP-47 tag; see :mod:`xqg.languages`)."""
+    return _languages.name(lang)
 
 
 def paper_prompt(lang: str, title: str, passage: str) -> str:
@@ -205,6 +181,10 @@ _XOR_DEMOS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         ),
     ),
 }
+
+
+#: Languages :func:`fewshot_prompt` has demonstrations for.
+FEWSHOT_LANGS: tuple[str, ...] = tuple(sorted({*_XQUAD_DEMO_QUESTIONS, *_XOR_DEMOS}))
 
 
 def fewshot_demos(lang: str) -> tuple[tuple[str, str], tuple[str, str]]:

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from xqg.errors import XqgError
 from xqg.evaluate.tables import LanguageTable
 from xqg.generate import store
-from xqg.generate.langcheck import SUPPORTED, in_language
+from xqg.generate.langcheck import check_level, in_language
 from xqg.io import atomic_open, atomic_path, read_manifest, write_json, write_manifest
 from xqg.search import exact_ranks
 from xqg.types import GeneratedQuery, Passage
@@ -93,18 +93,13 @@ def distinct_n(texts: Sequence[list[str]], n: int) -> float | None:
     return len(seen) / total if total else None
 
 
-def language_flags(texts: Sequence[str], langs: Sequence[str], *, strict: bool = False) -> list[int | None]:
-    """1/0 per query for "in the requested language"; None where no check exists for the language.
+def language_flags(texts: Sequence[str], langs: Sequence[str]) -> list[int]:
+    """1/0 per query for "in the requested language".
 
-    ``strict`` raises instead, for the filter, which must not keep queries it cannot check.
+    Every language is checked: by the full rules where :mod:`xqg.generate.langcheck` has them,
+    else by its script only (:func:`~xqg.generate.langcheck.check_level`; the report says which).
     """
-    unsupported = sorted(set(langs) - set(SUPPORTED))
-    if unsupported and strict:
-        raise XqgError(f"no language check for {unsupported}; supported: {', '.join(SUPPORTED)}")
-    return [
-        None if lang not in SUPPORTED else int(in_language(t, lang))
-        for t, lang in zip(texts, langs, strict=True)
-    ]
+    return [int(in_language(t, lang)) for t, lang in zip(texts, langs, strict=True)]
 
 
 def duplicate_flags(
@@ -254,7 +249,12 @@ class QualityReport:
             else ""
         )
         notes = [
-            "in_lang: share in the requested language",
+            "in_lang: share in the requested language"
+            + (
+                f" (script only for {', '.join(script_only)}: see docs/quality.md)"
+                if (script_only := [x for x in self.distinct if x != "avg" and check_level(x) == "script"])
+                else ""
+            ),
             "dup: share repeating an earlier sample of the same passage",
             *([rt] if rt else []),
             "length: mean characters",
@@ -463,7 +463,7 @@ def filter_queries(
     keep = np.ones(len(texts), dtype=bool)
     fails: dict[str, np.ndarray] = {}
     if lang_check:
-        fails["language"] = np.array(language_flags(texts, qlangs, strict=True), dtype=np.int8) == 0
+        fails["language"] = np.array(language_flags(texts, qlangs), dtype=np.int8) == 0
     source: dict[str, Any] = {}
     if round_trip_depth is not None:
         ranks, source = own_passage_ranks(

@@ -39,6 +39,7 @@ from xqg.generate.backends import (
     derive_seed,
     describe_generator,
     load_generator,
+    resolve_engine,
     resolved_config,
 )
 from xqg.io import bind_folder, write_manifest
@@ -58,9 +59,19 @@ def ids_hash(ids: list[str]) -> str:
 
 
 def run_config(config: GeneratorConfig, shard_size: int) -> dict[str, Any]:
-    """Everything that determines the folder's content; its hash binds the folder."""
+    """Everything that determines the folder's content; its hash binds the folder.
+
+    The engine is recorded as resolved (``auto`` means different engines on different machines,
+    and their samples differ), and only when it is not transformers: folders made before engines
+    existed were all made by transformers, and keep their hash.
+    """
+    gen = config.model_dump()
+    gen.pop("engine", None)
+    engine = resolve_engine(config)
+    if engine != "transformers":
+        gen["engine"] = engine
     return {
-        "generator": config.model_dump(),
+        "generator": gen,
         "shard_size": shard_size,
         "adapter_sha256": (adapter_fingerprint(config.adapter) or {}).get("sha256"),
     }
