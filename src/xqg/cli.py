@@ -627,13 +627,69 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o")] = Path("runs/demo"),
     langs: Annotated[str, typer.Option(help="XQuAD languages to search with")] = DEMO_LANGS,
     config: ConfigOpt = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="then fuse the committed generated queries and serve both indexes")
+    ] = False,
+    generated: Annotated[
+        Path | None,
+        typer.Option(help="--serve: generated queries (default: reports/generated/xquad-gemma-lora)"),
+    ] = None,
+    host: Annotated[str, typer.Option(help="--serve: interface (default: this machine only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="--serve: TCP port")] = 8000,
 ) -> None:
     """Offline end to end on XQuAD: 240 English paragraphs, questions in several languages."""
     from xqg.pipeline import demo_config, run_experiment
 
     exp = demo_config(config, out_dir=str(out), langs=_langs(langs))
+    if serve:
+        from xqg.config import parse_config
+        from xqg.serve.server import check_generated, default_demo_generated, serve_demo
+        from xqg.serve.settings import ServeSettings
+
+        gen = check_generated(generated or default_demo_generated())
+        settings = parse_config(ServeSettings, {"host": host, "port": port}, "command line")
     typer.echo(f"xqg demo: {exp.encoder.model}, {', '.join(exp.langs)} → {exp.out_dir}")
     _print_result(run_experiment(exp, log=typer.echo))
+    if serve:
+        serve_demo(exp.out_dir, exp.encoder, generated=gen, settings=settings, log=typer.echo)
+
+
+@app.command()
+def serve(
+    index_dir: Annotated[Path, typer.Argument(help="index to serve (usually the xQG-augmented one)")],
+    baseline: Annotated[Path | None, typer.Option(help="index to compare rankings with")] = None,
+    generated: Annotated[
+        Path | None, typer.Option(help="'xqg generate' folder (default: the one the index was fused with)")
+    ] = None,
+    corpus: Annotated[Path | None, typer.Option(help="passage texts (default: from the manifests)")] = None,
+    host: Annotated[str, typer.Option(help="interface; the default is this machine only")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="allow this browser origin (repeatable; default: no CORS)")
+    ] = None,
+    max_query_chars: Annotated[int, typer.Option(help="longest query")] = 512,
+    max_k: Annotated[int, typer.Option(help="most hits per query")] = 100,
+    max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 16_384,
+    max_batch: Annotated[int, typer.Option(help="most queries per encoder micro-batch")] = 32,
+    max_wait_ms: Annotated[float, typer.Option(help="micro-batch wait for arriving requests")] = 3.0,
+) -> None:
+    """Serve an index over HTTP (FastAPI): POST /search, GET /passages/{id}, /health, /docs, and a
+    web page at / comparing the baseline and xQG rankings with the generated queries behind them."""
+    from xqg.config import parse_config
+    from xqg.serve.server import run_server
+    from xqg.serve.service import SearchService
+    from xqg.serve.settings import ServeSettings
+
+    given = {
+        "host": host, "port": port, "cors_origins": cors_origin or [], "max_query_chars": max_query_chars,
+        "max_k": max_k, "max_body_bytes": max_body_bytes, "max_batch": max_batch,
+        "max_batch_queries": min(16, max_batch), "max_wait_ms": max_wait_ms,
+    }  # fmt: skip
+    settings = parse_config(ServeSettings, given, "command line")
+    service = SearchService(
+        index_dir, baseline=baseline, generated=generated, corpus=corpus, settings=settings
+    )
+    run_server(service, settings, log=typer.echo)
 
 
 @app.command("train-generator")

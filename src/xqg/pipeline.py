@@ -126,3 +126,49 @@ def run_experiment(
         extra={"seconds": seconds},
     )
     return ExperimentResult(out, table, run, seconds)
+
+
+#: The demo's xQG fusion: the strategy and α chosen on XQuAD's dev split (reports/xquad-xqg).
+DEMO_FUSION: dict[str, Any] = {"strategy": "mean-norm", "alpha": 0.5}
+
+
+def build_augmented_index(
+    out_dir: str | Path,
+    generated: str | Path,
+    *,
+    strategy: str,
+    alpha: float,
+    query_max_length: int = 32,
+    encoder: Any | None = None,
+    show_progress: bool = True,
+    log: Any = print,
+) -> Path:
+    """Fuse ``out_dir/embeddings`` with the queries of ``generated`` and index the result.
+
+    encode-generated (query side, ``query_max_length`` tokens as the paper) → augment →
+    index, into ``out_dir/generated-emb``, ``out_dir/embeddings-xqg`` and ``out_dir/index-xqg``
+    (returned). Encoding resumes, so a rerun only fuses and indexes again (seconds).
+    """
+    from xqg.augment import augment
+    from xqg.encode import EmbeddingShards, encode_generated_queries
+    from xqg.index import build_index
+    from xqg.models.encoder import BiEncoder
+
+    out = Path(out_dir)
+    passages = EmbeddingShards.open(out / "embeddings")
+    if encoder is None:
+        encoder = BiEncoder(passages.encoder_config)
+    q_encoder = encoder.with_settings(query_max_length=query_max_length)
+    m = encode_generated_queries(
+        generated, out / "generated-emb", encoder=q_encoder, overwrite=True, show_progress=show_progress
+    )
+    aug = augment(
+        out / "embeddings", out / "generated-emb", out / "embeddings-xqg",
+        strategy=strategy, alpha=alpha, show_progress=False,
+    )  # fmt: skip
+    build_index(out / "embeddings-xqg", out / "index-xqg", show_progress=False)
+    log(
+        f"xQG index: {aug['counts']['rows']} passages fused with {m['counts']['rows']} generated queries "
+        f"({strategy}, α={alpha:g}) → {out / 'index-xqg'}"
+    )
+    return out / "index-xqg"

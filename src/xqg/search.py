@@ -101,6 +101,18 @@ class Searcher:
         return Hits(docids, scores)
 
 
+#: Encoder settings that change speed or placement, not the vectors (beyond float rounding).
+RUNTIME_SETTINGS = frozenset({"batch_size", "device", "threads", "dtype"})
+
+
+def check_same_encoder(given: EncoderConfig, expected: EncoderConfig, what: str) -> None:
+    """Raise unless ``given`` embeds queries as ``expected`` does (runtime settings may differ)."""
+    a, b = given.model_dump(), expected.model_dump()
+    diff = {k: (v, b[k]) for k, v in a.items() if b[k] != v}
+    if set(diff) - RUNTIME_SETTINGS:
+        raise XqgError(f"query encoder differs from {what}: {diff}")
+
+
 def ranks_in_scores(scores: np.ndarray, own: np.ndarray) -> np.ndarray:
     """1-based rank of column ``own[i]`` in row ``i`` of ``scores`` (higher = better).
 
@@ -178,14 +190,8 @@ def search_queries(
     searcher = Searcher(index_dir, params=cfg.params, mmap=cfg.mmap)
     if encoder is None:
         encoder = BiEncoder(searcher.encoder_config)
-    elif encoder.config.model_dump() != searcher.encoder_config.model_dump():
-        diff = {
-            k: (v, searcher.encoder_config.model_dump()[k])
-            for k, v in encoder.config.model_dump().items()
-            if searcher.encoder_config.model_dump()[k] != v
-        }
-        if set(diff) - {"batch_size", "device", "threads", "dtype"}:
-            raise XqgError(f"query encoder differs from the one that built {index_dir}: {diff}")
+    else:
+        check_same_encoder(encoder.config, searcher.encoder_config, f"the one that built {index_dir}")
     qids = [q.id for q in queries]
     if len(set(qids)) != len(qids):
         raise XqgError("duplicate query ids in the queries to search")

@@ -1,0 +1,86 @@
+"""Run the service on uvicorn: ``xqg serve`` and ``xqg demo --serve``.
+
+uvicorn turns SIGINT/SIGTERM into a graceful shutdown: it stops accepting connections, lets open
+requests finish (up to ``shutdown_timeout_s``), then the app's lifespan closes the micro-batcher,
+which answers what is still queued before its thread ends.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from xqg.errors import XqgError
+from xqg.serve.settings import ServeSettings
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def run_server(service: Any, settings: ServeSettings, *, log: Any = print) -> None:
+    """Serve ``service`` (a :class:`~xqg.serve.service.SearchService`) until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from xqg.serve.app import create_app
+
+    if settings.host not in LOOPBACK:
+        print(
+            f"warning: listening on {settings.host}: other machines can reach this service "
+            "(it has no authentication)",
+            file=sys.stderr,
+        )
+    d = service.describe()
+    base = f" vs baseline {d['baseline']['name']}" if d["baseline"] else ""
+    log(
+        f"xqg serve: {d['index']['name']} ({d['passages']} passages{base}, "
+        f"{d['generated_queries']} generated queries) — page at /, API docs at /docs"
+    )
+    config = uvicorn.Config(
+        create_app(service, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+    )
+    uvicorn.Server(config).run()
+
+
+def default_demo_generated() -> Path:
+    """The committed generated XQuAD queries: in the working folder, else beside the source tree."""
+    rel = Path("reports/generated/xquad-gemma-lora")
+    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        if (root / rel / "manifest.json").is_file():
+            return root / rel
+    return rel
+
+
+def serve_demo(
+    demo_dir: str | Path,
+    encoder_config: Any,
+    *,
+    generated: str | Path,
+    settings: ServeSettings,
+    log: Any = print,
+) -> None:
+    """Fuse the demo's passages with ``generated`` queries (the dev-chosen setting), then serve the
+    augmented index with the demo's own index as the baseline."""
+    from xqg.models.encoder import BiEncoder
+    from xqg.pipeline import DEMO_FUSION, build_augmented_index
+    from xqg.serve.service import SearchService
+
+    demo_dir = Path(demo_dir)
+    encoder = BiEncoder(encoder_config)
+    aug = build_augmented_index(demo_dir, generated, encoder=encoder, log=log, **DEMO_FUSION)
+    service = SearchService(
+        aug, baseline=demo_dir / "index", generated=generated, settings=settings, encoder=encoder
+    )
+    run_server(service, settings, log=log)
+
+
+def check_generated(path: str | Path) -> Path:
+    p = Path(path)
+    if not (p / "manifest.json").is_file():
+        raise XqgError(f"{p}: not a finished 'xqg generate' folder (no manifest.json)")
+    return p
