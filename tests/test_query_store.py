@@ -184,6 +184,18 @@ def test_lean_folders_resume_and_refuse_other_forms(tmp_path, data):
         write(tmp_path / "q", rows, "query", storage=QueryStorage("int8"))
 
 
+def test_a_missing_or_damaged_count_file_is_named(tmp_path, data):
+    _, rows = data
+    pdir = folder(data, QueryStorage())[0]
+    write(tmp_path / "q", rows, "query", storage=QueryStorage("sums"))
+    (tmp_path / "q" / "count-00002.npy").unlink()
+    with pytest.raises(ManifestError, match=r"count-00002\.npy: cannot read the shard's array"):
+        augment(pdir, tmp_path / "q", tmp_path / "a", show_progress=False)
+    (tmp_path / "q" / "count-00002.npy").write_bytes(b"not numpy")
+    with pytest.raises(ManifestError, match=r"count-00002\.npy: cannot read"):
+        augment(pdir, tmp_path / "q", tmp_path / "a", show_progress=False)
+
+
 def test_bad_forms_are_refused_with_the_valid_ones():
     with pytest.raises(XqgError, match="unknown query storage form 'bf16'; choose one of: float32, float16"):
         QueryStorage("bf16")

@@ -338,12 +338,20 @@ class EmbeddingShards:
         """How the vectors are stored (:mod:`xqg.query_store`; float32 unless the manifest says)."""
         return QueryStorage.from_manifest(self.manifest)
 
+    def _array(self, name: str) -> np.ndarray:
+        try:
+            return np.load(self.path / name, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:  # missing, truncated or not a .npy file
+            raise ManifestError(f"{self.path / name}: cannot read the shard's array ({e})") from None
+
     def shard_arrays(self, s: dict[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """A shard's stored ``emb`` and the form's extra arrays, as read-only memory maps."""
-        emb = np.load(self.path / s["emb"], mmap_mode="r", allow_pickle=False)
+        emb = self._array(s["emb"])
         extra = {}
         for name in EXTRA_ARRAYS.get(self.storage.form, {}):
-            extra[name] = np.load(self.path / s[name], mmap_mode="r", allow_pickle=False)
+            if name not in s:
+                raise ManifestError(f"{self.path}: the manifest names no '{name}' file for {s['emb']}")
+            extra[name] = self._array(s[name])
             if extra[name].shape[0] != emb.shape[0]:
                 raise ManifestError(
                     f"{self.path / s[name]}: {extra[name].shape[0]} rows, {emb.shape[0]} vectors"
