@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/install_chromium.sh   # the browser test drives Debian's chromium (apt-get when missing)
 .venv/bin/pytest -q "$@"

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from xqg.serve.app import create_app  # noqa: E402
 from xqg.serve.batching import BatcherClosed, MicroBatcher, QueueFull  # noqa: E402
-from xqg.serve.service import SearchService  # noqa: E402
+from xqg.serve.service import QueryItem, SearchService  # noqa: E402
 from xqg.serve.settings import ServeSettings  # noqa: E402
 
 GEN_LANGS = ("ar", "zh")
@@ -549,3 +549,72 @@ def test_baseline_must_index_the_same_passages(built: dict, tmp_path: Path) -> N
     build_index(tmp_path / "emb", tmp_path / "idx", show_progress=False)
     with pytest.raises(XqgError, match="index different passages"):
         SearchService(built["root"] / "idx-xqg", baseline=tmp_path / "idx", encoder=built["encoder"])
+
+
+@pytest.mark.parametrize("form", ["int8", "sums"])
+def test_lean_query_storage_still_explains(built: dict, tmp_path: Path, form: str) -> None:
+    """int8 vectors rank a passage's queries (to int8 precision); per-passage sums cannot, but the
+    fused-vs-plain scores stay."""
+    from xqg.augment import augment
+    from xqg.encode import encode_generated_queries
+    from xqg.index import build_index
+    from xqg.query_store import QueryStorage
+
+    root = built["root"]
+    storage = QueryStorage(form, "passage") if form == "sums" else QueryStorage(form)
+    encode_generated_queries(
+        built["gen"], tmp_path / "qemb", config=built["encoder"].config, storage=storage, show_progress=False
+    )
+    augment(
+        root / "emb",
+        tmp_path / "qemb",
+        tmp_path / "aug",
+        strategy="mean-norm",
+        alpha=0.5,
+        show_progress=False,
+    )
+    build_index(tmp_path / "aug", tmp_path / "idx", show_progress=False)
+    service = SearchService(
+        tmp_path / "idx", baseline=root / "idx", settings=LIMITS, encoder=built["encoder"]
+    )
+    (ans,) = service.search_batch([QueryItem("capital of Japan", 3)])
+    for h in ans["results"]:
+        ex = h["explanation"]
+        assert ex["fused_score"] == pytest.approx(h["score"], abs=1e-4)
+        assert len(ex["closest_queries"]) == (0 if form == "sums" else 3)
+    assert service.passage("Tokyo#0")["generated_count"] == 6
+
+
+# -- the OpenAPI contract, fuzzed -------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_openapi_contract_has_no_server_errors(built: dict, mode: str) -> None:
+    """schemathesis generates requests from /openapi.json (valid ones, then ones that break the
+    schema: wrong types, over-long queries, bad ids, …); none may get a 5xx, and every response
+    must match the spec (status codes, content types, bodies)."""
+    schemathesis = pytest.importorskip("schemathesis")
+    import hypothesis
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(built["service"]))
+    operations = [r.ok() for r in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/search", "/search/batch", "/passages/{passage_id}", "/health"}
+    gen_mode = schemathesis.GenerationMode(mode)
+    statuses: list[int] = []
+    for op in operations:
+
+        @hypothesis.given(case=op.as_strategy(generation_mode=gen_mode))
+        @hypothesis.settings(
+            max_examples=40,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+        def check(case) -> None:
+            response = case.call_and_validate()
+            statuses.append(response.status_code)
+
+        try:
+            check()
+        except hypothesis.errors.Unsatisfiable:  # GET /health takes nothing that could be broken
+            assert mode == "negative" and op.path == "/health"
+    assert statuses and max(statuses) < 500
+    assert (min(statuses) < 300) if mode == "positive" else any(400 <= s < 500 for s in statuses)

@@ -139,6 +139,7 @@ def build_augmented_index(
     strategy: str,
     alpha: float,
     query_max_length: int = 32,
+    n: int | None = None,
     encoder: Any | None = None,
     show_progress: bool = True,
     log: Any = print,
@@ -147,7 +148,8 @@ def build_augmented_index(
 
     encode-generated (query side, ``query_max_length`` tokens as the paper) → augment →
     index, into ``out_dir/generated-emb``, ``out_dir/embeddings-xqg`` and ``out_dir/index-xqg``
-    (returned). Encoding resumes, so a rerun only fuses and indexes again (seconds).
+    (returned). ``n``: only the first n samples per language. Encoding resumes, so a rerun only
+    fuses and indexes again (seconds).
     """
     from xqg.augment import augment
     from xqg.encode import EmbeddingShards, encode_generated_queries
@@ -160,7 +162,7 @@ def build_augmented_index(
         encoder = BiEncoder(passages.encoder_config)
     q_encoder = encoder.with_settings(query_max_length=query_max_length)
     m = encode_generated_queries(
-        generated, out / "generated-emb", encoder=q_encoder, overwrite=True, show_progress=show_progress
+        generated, out / "generated-emb", encoder=q_encoder, n=n, overwrite=True, show_progress=show_progress
     )
     aug = augment(
         out / "embeddings", out / "generated-emb", out / "embeddings-xqg",
@@ -172,3 +174,37 @@ def build_augmented_index(
         f"({strategy}, α={alpha:g}) → {out / 'index-xqg'}"
     )
     return out / "index-xqg"
+
+
+def build_demo_indexes(
+    out_dir: str | Path,
+    generated: str | Path,
+    *,
+    langs: tuple[str, ...] = ("en", "ar"),
+    n: int | None = None,
+    encoder: Any | None = None,
+    show_progress: bool = True,
+    log: Any = print,
+) -> tuple[Path, Path]:
+    """The demo's two indexes without its search and evaluation: XQuAD passages encoded with the
+    demo's settings (``out_dir/index``) and fused with ``generated`` (``out_dir/index-xqg``).
+
+    For benchmarks and tests of the service; ``xqg demo --serve`` gets the same from the demo run.
+    """
+    from xqg.data.benchmarks.xquad import build_xquad, load_xquad
+    from xqg.encode import encode_corpus
+    from xqg.index import build_index
+    from xqg.models.encoder import BiEncoder
+
+    out = Path(out_dir)
+    cfg = demo_config().encoder
+    bench = load_xquad(list(langs), split="all")
+    build_xquad(out / "benchmark", list(langs), split="all")
+    encoder = encoder or BiEncoder(cfg)
+    inputs = {"benchmark": str((out / "benchmark").resolve())}
+    encode_corpus(iter(bench.corpus), out / "embeddings", config=cfg, encoder=encoder, inputs=inputs,
+                  overwrite=True, show_progress=show_progress)  # fmt: skip
+    build_index(out / "embeddings", out / "index", show_progress=False)
+    aug = build_augmented_index(out, generated, n=n, encoder=encoder, show_progress=show_progress, log=log,
+                                **DEMO_FUSION)  # fmt: skip
+    return out / "index", aug

@@ -110,6 +110,7 @@ class ValidationMessage(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Message, "description": "the body cannot be read (not UTF-8 JSON)"},
     413: {"model": Message, "description": "request body too large"},
     422: {"model": ValidationMessage, "description": "a field breaks a limit or is malformed"},
     429: {"model": Message, "description": "too many queries are waiting for the encoder"},

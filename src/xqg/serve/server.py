@@ -7,7 +7,9 @@ which answers what is still queued before its thread ends.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from xqg.errors import XqgError
 from xqg.serve.settings import ServeSettings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_server(service: Any, settings: ServeSettings, *, log: Any = print) -> None:
@@ -44,7 +47,18 @@ def run_server(service: Any, settings: ServeSettings, *, log: Any = print) -> No
         lifespan="on",
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
-    uvicorn.Server(config).run()
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the
+    # handler it found; a no-op one here makes that a clean exit (status 0, no traceback).
+    stopped: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, lambda n, _f: stopped.append(n)) for sig in SIGNALS} if main else {}
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopped:
+        log(f"xqg serve: stopped by {signal.Signals(stopped[0]).name}")
 
 
 def default_demo_generated() -> Path:

@@ -97,7 +97,7 @@ class GeneratedQueries:
         self.vectors: VectorTable | None = None
         self.rows_of: dict[str, np.ndarray] = {}
         self.meta: dict[str, list[tuple[str, int]]] = {}
-        if query_embeddings is not None and self.texts:
+        if query_embeddings is not None and self.texts and not _holds_sums(query_embeddings):
             from xqg.encode import parse_generated_id
 
             self.vectors = VectorTable(query_embeddings)
@@ -133,6 +133,13 @@ class GeneratedQueries:
         for lang, _, text in self.by_passage.get(pid, []):
             out.setdefault(lang, []).append(text)
         return out
+
+
+def _holds_sums(query_embeddings: Path) -> bool:
+    """Query vectors stored only as per-passage sums (``--storage sums``) cannot be ranked one by one."""
+    from xqg.encode import EmbeddingShards
+
+    return EmbeddingShards.open(query_embeddings).storage.is_sums
 
 
 def detect_language(text: str) -> str:
