@@ -58,13 +58,13 @@ def percentiles(lat: list[float]) -> tuple[float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 99))
 
 
-def measure_raw(index: Path, texts: list[str], n: int, k: int) -> dict[str, Any]:
+def measure_raw(index: Path, texts: list[str], n: int, k: int, dtype: str | None) -> dict[str, Any]:
     """One query at a time through the bare encoder + FAISS (no HTTP, no batching)."""
     from xqg.models.encoder import BiEncoder
     from xqg.search import Searcher
 
     searcher = Searcher(index)
-    encoder = BiEncoder(searcher.encoder_config)
+    encoder = BiEncoder(searcher.encoder_config, **({"dtype": dtype} if dtype else {}))
     for t in texts[:50]:  # warm-up
         searcher.search(encoder.encode_queries([t]), k)
     lat = []
@@ -193,6 +193,7 @@ def main() -> int:
     ap.add_argument("--raw-requests", type=int, default=2_000, help="raw encoder+FAISS queries (each pass)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
+    ap.add_argument("--dtype", default=None, help="encoder dtype for both sides (bfloat16 on AMX CPUs)")
     ap.add_argument("--serve-args", default="", help="extra flags for xqg serve, e.g. '--max-wait-ms 2'")
     args = ap.parse_args()
     levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
@@ -207,15 +208,22 @@ def main() -> int:
     texts = questions(4_000)
     bodies = [json.dumps({"query": t, "k": args.k}, ensure_ascii=False).encode() for t in texts]
     threads = os.environ.get("OMP_NUM_THREADS", "default")
-    print(f"{len(texts)} XQuAD questions ({', '.join(LANGS)}), k={args.k}, OMP_NUM_THREADS={threads}")
+    print(
+        f"{len(texts)} XQuAD questions ({', '.join(LANGS)}), k={args.k}, OMP_NUM_THREADS={threads}, "
+        f"dtype={args.dtype or 'the index default'}"
+    )
 
-    raw = [measure_raw(aug, texts, args.raw_requests, args.k)]
+    raw = [measure_raw(aug, texts, args.raw_requests, args.k, args.dtype)]
     print(f"raw encoder+FAISS: {raw[0]['qps']:.1f} QPS, p50 {raw[0]['p50_ms']:.2f} ms")
-    server = Server(aug, index, args.serve_args.split())
+    serve_args = args.serve_args.split() + (["--dtype", args.dtype] if args.dtype else [])
+    server = Server(aug, index, serve_args)
     results = []
     try:
-        load_level(server.port, bodies, 200, 4)  # warm-up, not counted
+        # Warm-up, not counted: the encoder's kernels for the batch shapes the levels will use
+        # (bfloat16 kernels are built on first use of each shape).
+        load_level(server.port, bodies, 400, max(levels))
         for c in levels:
+            load_level(server.port, bodies, 4 * c, c)
             before = server.health()["batching"]
             r = load_level(server.port, bodies, args.requests, c)
             after = server.health()["batching"]
@@ -228,7 +236,7 @@ def main() -> int:
             )
     finally:
         exit_code = server.stop()
-    raw.append(measure_raw(aug, texts, args.raw_requests, args.k))
+    raw.append(measure_raw(aug, texts, args.raw_requests, args.k, args.dtype))
     raw_qps = float(np.mean([r["qps"] for r in raw]))
 
     by_c = {r["concurrency"]: r for r in results}
@@ -246,7 +254,14 @@ def main() -> int:
         f"{np.mean([r['p50_ms'] for r in raw]):.2f} | {np.mean([r['p99_ms'] for r in raw]):.2f} | "
         f"{raw_qps:.1f} (before {raw[0]['qps']:.1f}, after {raw[1]['qps']:.1f}) | 1 |"
     )
-    summary: dict[str, Any] = {"raw": raw, "raw_qps": raw_qps, "levels": results, "server_exit": exit_code}
+    summary: dict[str, Any] = {
+        "dtype": args.dtype,
+        "omp_threads": threads,
+        "raw": raw,
+        "raw_qps": raw_qps,
+        "levels": results,
+        "server_exit": exit_code,
+    }
     if 1 in by_c:
         summary["ratio_c1_vs_raw"] = by_c[1]["qps"] / raw_qps
         lines.append(f"\nservice at concurrency 1 / raw: {summary['ratio_c1_vs_raw']:.2f} (target ≥ 0.8)")

@@ -488,6 +488,25 @@ def test_batcher_waits_only_for_requests_on_their_way() -> None:
     b.close()
 
 
+def test_batcher_keeps_clients_that_resend_in_one_batch() -> None:
+    """8 clients that send again as soon as they are answered: 6 rounds should be ~6 batches of 8,
+    not a batch of 1 and a batch of 7 taking turns."""
+    b = MicroBatcher(lambda items: (time.sleep(0.02), list(items))[1], max_batch=16, max_wait=0.05)
+
+    async def client(i: int) -> None:
+        for _ in range(6):
+            assert await b.submit([i]) == [i]
+            await asyncio.sleep(0.002 + 0.001 * i)  # the answer travels back, the next query comes
+
+    async def go() -> None:
+        await asyncio.gather(*(client(i) for i in range(8)))
+
+    asyncio.run(go())
+    b.close()
+    assert b.stats.payloads == 48
+    assert b.stats.batches <= 8 and b.stats.sizes.get(8, 0) >= 4, b.stats.sizes  # max_wait=0: 1,7,1,7…
+
+
 def test_batcher_bounds_its_queue() -> None:
     gate = threading.Event()
     b = MicroBatcher(lambda items: (gate.wait(5), list(items))[1], max_batch=2, max_wait=0.0, max_queue=2)
@@ -522,6 +541,8 @@ def test_cli_rejects_bad_input_before_loading_a_model(built: dict, tmp_path: Pat
     assert r.returncode == 2 and "expected a 'index' folder" in r.stderr
     r = _xqg("serve", str(built["root"] / "idx"), "--generated", str(tmp_path))
     assert r.returncode == 2 and "manifest" in r.stderr
+    r = _xqg("serve", str(built["root"] / "idx"), "--dtype", "int4")
+    assert r.returncode == 2 and "--dtype" in r.stderr and "dtype" in r.stderr
     r = _xqg("demo", "--serve", "--generated", str(tmp_path / "nothing"))
     assert r.returncode == 2 and "not a finished 'xqg generate' folder" in r.stderr
 

@@ -671,7 +671,10 @@ def serve(
     max_k: Annotated[int, typer.Option(help="most hits per query")] = 100,
     max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 16_384,
     max_batch: Annotated[int, typer.Option(help="most queries per encoder micro-batch")] = 32,
-    max_wait_ms: Annotated[float, typer.Option(help="micro-batch wait for arriving requests")] = 3.0,
+    max_wait_ms: Annotated[float, typer.Option(help="micro-batch wait for arriving requests")] = 10.0,
+    dtype: Annotated[
+        str | None, typer.Option(help="encoder dtype: float32 | bfloat16 | float16 (default: the index's)")
+    ] = None,
 ) -> None:
     """Serve an index over HTTP (FastAPI): POST /search, GET /passages/{id}, /health, /docs, and a
     web page at / comparing the baseline and xQG rankings with the generated queries behind them."""
@@ -687,7 +690,7 @@ def serve(
     }  # fmt: skip
     settings = parse_config(ServeSettings, given, "command line")
     service = SearchService(
-        index_dir, baseline=baseline, generated=generated, corpus=corpus, settings=settings
+        index_dir, baseline=baseline, generated=generated, corpus=corpus, settings=settings, dtype=dtype
     )
     run_server(service, settings, log=typer.echo)
 

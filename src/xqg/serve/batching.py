@@ -5,8 +5,11 @@ One worker thread owns the encoder (so the model is never entered twice at once)
 the next batch, so the batch size follows the load with no tuning: one client is never delayed,
 sixteen share a forward pass. A batch may also wait up to ``max_wait`` for requests that have
 already *arrived* (counted by :meth:`MicroBatcher.arrival` as soon as the HTTP request starts,
-before its body is read) but not yet queued; it never waits when nothing is on the way, which
-is what keeps a lone client's latency that of the bare encoder.
+before its body is read) but not yet queued, and for the clients the previous batch answered
+(clients that send their next query as soon as they are answered would otherwise settle into
+two half-size batches taking turns). It never waits when nothing is on the way and the
+batch is as large as the last, which is what keeps a lone client's latency that of the bare
+encoder.
 
 The queue is bounded (``max_queue`` payloads): past it :meth:`submit` raises :class:`QueueFull`
 at once, which the app answers with 429, instead of letting latency grow without limit.
@@ -44,6 +47,8 @@ class BatchStats:
     batches: int = 0
     payloads: int = 0
     largest: int = 0
+    seconds: float = 0.0
+    """Time spent in the batch function (the encoder, the searches, the explanations)."""
     sizes: dict[int, int] = field(default_factory=dict)
     """batch size → how many batches had it."""
 
@@ -53,6 +58,7 @@ class BatchStats:
             "queries": self.payloads,
             "mean_batch": round(self.payloads / self.batches, 3) if self.batches else 0.0,
             "largest_batch": self.largest,
+            "batch_seconds": round(self.seconds, 4),
             "batch_sizes": {str(k): v for k, v in sorted(self.sizes.items())},
         }
 
@@ -120,6 +126,9 @@ class MicroBatcher:
         self.running = 0
         """Payloads in the batch the worker is computing now."""
         self._arriving = 0
+        self._last_size = 0
+        self._last_end = 0.0
+        self._carried = 0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -161,6 +170,10 @@ class MicroBatcher:
                 self._cond.wait()
             if not self._entries:
                 return None
+            # Clients the last batch answered a moment ago usually send again at once: expect
+            # them, on top of the requests that queued while that batch was computed.
+            recent = time.monotonic() - self._last_end <= self.max_wait
+            target = min(self.max_batch, self._carried + (self._last_size if recent else 0))
             batch = [self._entries.popleft()]
             size = len(batch[0].payloads)
             deadline = time.monotonic() + self.max_wait
@@ -173,11 +186,14 @@ class MicroBatcher:
                     size += len(entry.payloads)
                     continue
                 remaining = deadline - time.monotonic()
-                if self._arriving <= 0 or self._closed or remaining <= 0:
+                # Worth waiting for: requests already being read, or fewer than expected.
+                expected = self._arriving > 0 or size < target
+                if not expected or self._closed or remaining <= 0:
                     break
                 self._cond.wait(remaining)
             self._queued -= size
             self.running = size
+            self._last_size = size
             return batch
 
     def _run(self) -> None:
@@ -185,6 +201,7 @@ class MicroBatcher:
             payloads = [p for e in batch for p in e.payloads]
             results: list[Any] | None = None
             error: BaseException | None = None
+            t0 = time.perf_counter()
             try:
                 results = self.fn(payloads)
                 if len(results) != len(payloads):
@@ -193,6 +210,7 @@ class MicroBatcher:
                 error = e
             self.running = 0
             s = self.stats
+            s.seconds += time.perf_counter() - t0
             s.batches += 1
             s.payloads += len(payloads)
             s.largest = max(s.largest, len(payloads))
@@ -205,6 +223,9 @@ class MicroBatcher:
                     e.loop.call_soon_threadsafe(_resolve, e.future, part, error)
                 except RuntimeError:  # that event loop is closed: nobody is waiting any more
                     pass
+            with self._cond:
+                self._carried = self._queued  # these queued while the batch was computed
+                self._last_end = time.monotonic()
 
     def close(self, timeout: float | None = None) -> None:
         """Refuse new work, finish what is queued, stop the worker thread."""

@@ -18,6 +18,7 @@ from xqg.serve.settings import ServeSettings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SWITCH_INTERVAL_S = 0.0001
 
 
 def run_server(service: Any, settings: ServeSettings, *, log: Any = print) -> None:
@@ -49,6 +50,10 @@ def run_server(service: Any, settings: ServeSettings, *, log: Any = print) -> No
     )
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the
     # handler it found; a no-op one here makes that a clean exit (status 0, no traceback).
+    # The encoder thread and the event loop share the GIL; torch releases it inside each op and
+    # needs it back between ops, so a shorter switch interval keeps each side from stalling the
+    # other for Python's default 5 ms at every hand-over.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     stopped: list[int] = []
     main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, lambda n, _f: stopped.append(n)) for sig in SIGNALS} if main else {}

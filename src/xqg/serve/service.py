@@ -160,6 +160,8 @@ class SearchService:
         settings: limits and explanation settings.
         encoder: a loaded :class:`~xqg.models.encoder.BiEncoder` (default: the one the index
             records, loaded last, after every folder has been checked).
+        dtype: run that encoder in this dtype instead (``bfloat16``: ~3× faster on CPUs with
+            AVX-512 BF16 / AMX, and batches gain more).
     """
 
     def __init__(
@@ -171,13 +173,18 @@ class SearchService:
         corpus: str | Path | None = None,
         settings: ServeSettings | None = None,
         encoder: Any | None = None,
+        dtype: str | None = None,
     ) -> None:
+        from xqg.config import EncoderConfig, parse_config
         from xqg.data.corpus import iter_corpus
         from xqg.search import Searcher, check_same_encoder
 
         self.settings = settings or ServeSettings()
         self.sources: IndexSources = resolve_sources(index)
         self.index = Searcher(index)
+        enc_cfg = self.index.encoder_config
+        if dtype is not None:  # a runtime setting: same vectors up to rounding, faster on bf16 CPUs
+            enc_cfg = parse_config(EncoderConfig, {**enc_cfg.model_dump(), "dtype": dtype}, "--dtype")
         self.baseline = None
         self.baseline_sources: IndexSources | None = None
         if baseline is not None:
@@ -227,7 +234,7 @@ class SearchService:
         if encoder is None:
             from xqg.models.encoder import BiEncoder
 
-            encoder = BiEncoder(self.index.encoder_config)
+            encoder = BiEncoder(enc_cfg)
         else:
             check_same_encoder(encoder.config, self.index.encoder_config, f"the one that built {index}")
         self.encoder = encoder
