@@ -1,30 +1,54 @@
-"""Passages/second of xqg's BiEncoder vs sentence-transformers' ``encode``, same model, same texts.
+"""Passages/second of xqg's BiEncoder engines vs sentence-transformers' ``encode``, same model and texts.
 
-Both run in this process on the same XQuAD English paragraphs with the same prefix, max length,
-batch size and thread count; each is timed over ``--repeats`` passes after one warm-up pass,
-and the best pass counts (least disturbed by other load). Prints both rates and their ratio.
+All run in this process on the same XQuAD English paragraphs with the same prefix, max length,
+batch size and thread count: sentence-transformers at float32 (the baseline), xqg's torch engine
+(``--dtype``) and xqg's ONNX Runtime engine (``encoder.engine: onnx``) for each ``--onnx``
+quantization. Each is timed over ``--repeats`` passes after one warm-up pass, the engines taking
+turns within each pass, and the best pass counts (least disturbed by other load). Prints each
+rate, its ratio to sentence-transformers, and the smallest cosine to sentence-transformers'
+float32 vector over the texts.
 
-    .venv/bin/python bench/encode_throughput.py                  # 240 paragraphs, max length 128 and 512
-    .venv/bin/python bench/encode_throughput.py --max-lengths 128 --dtype bfloat16
+    .venv/bin/python bench/encode_throughput.py --threads 1       # 240 paragraphs, 128 and 512 tokens
+    .venv/bin/python bench/encode_throughput.py --max-lengths 128 --dtype bfloat16 --onnx none,int8
+
+The first ONNX use exports the model into ``$XQG_HOME/onnx`` (about a minute); that is not timed.
+The CPU's int8/bf16 features are printed: int8 gains most with AVX-512 VNNI or AMX.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
 
-def best_rate(fn, texts: list[str], repeats: int) -> tuple[float, np.ndarray]:
-    out = fn(texts)  # warm-up (allocations, oneDNN kernels)
-    best = float("inf")
+def cpu_flags() -> str:
+    """The SIMD features that decide int8 / bf16 speed (from /proc/cpuinfo; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    m = re.search(r"^flags\s*:(.*)$", text, re.M)
+    flags = set(m.group(1).split()) if m else set()
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+    return " ".join(f for f in wanted if f in flags) or "none of " + ",".join(wanted)
+
+
+def timed(fns: dict[str, Callable[[list[str]], np.ndarray]], texts: list[str], repeats: int):
+    """Best-of-``repeats`` passages/s of each function (taking turns), and its last output."""
+    outs = {k: fn(texts) for k, fn in fns.items()}  # warm-up (allocations, kernels)
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn(texts)
-        best = min(best, time.perf_counter() - t0)
-    return len(texts) / best, out
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            outs[k] = fn(texts)
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return {k: len(texts) / v for k, v in best.items()}, outs
 
 
 def main() -> None:
@@ -33,9 +57,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=240, help="number of passages (XQuAD has 240)")
     ap.add_argument("--max-lengths", default="128,512", help="comma-separated; 128 is the paper's")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="xqg's torch engine")
+    ap.add_argument("--onnx", default="int8", help="ONNX quantizations to time (none,int8; '' = skip)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="for every engine")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -48,19 +73,15 @@ def main() -> None:
 
     texts = [p.text for p in load_xquad(["en"]).corpus]
     texts = (texts * (args.n // len(texts) + 1))[: args.n]
-    print(f"texts={len(texts)} batch={args.batch_size} dtype={args.dtype} threads={args.threads}")
-    print("max_len  xqg p/s   ST p/s   ratio  min-cos")
+    quants = [q for q in args.onnx.split(",") if q]
+    print(f"texts={len(texts)} batch={args.batch_size} threads={args.threads} cpu: {cpu_flags()}")
     for max_length in (int(x) for x in args.max_lengths.split(",")):
         cfg = EncoderConfig(
-            model=args.model or DEFAULT_MODEL,
-            passage_max_length=max_length,
-            batch_size=args.batch_size,
-            dtype=args.dtype,
-            device="cpu",
-        )
-        ours = BiEncoder(cfg)
+            model=args.model or DEFAULT_MODEL, passage_max_length=max_length, batch_size=args.batch_size,
+            device="cpu", threads=args.threads,
+        )  # fmt: skip
         st = SentenceTransformer(
-            resolve_model(cfg.model), device="cpu", model_kwargs={"dtype": getattr(torch, args.dtype)}
+            resolve_model(cfg.model), device="cpu", model_kwargs={"dtype": torch.float32}
         )
         st.max_seq_length = max_length
 
@@ -72,10 +93,22 @@ def main() -> None:
                 convert_to_numpy=True,
             )
 
-        ours_rate, ours_out = best_rate(ours.encode_passages, texts, args.repeats)
-        st_rate, st_out = best_rate(run_st, texts, args.repeats)
-        cos = float(np.min(np.sum(ours_out * st_out, axis=1)))
-        print(f"{max_length:7d}  {ours_rate:7.1f}  {st_rate:7.1f}  {ours_rate / st_rate:5.2f}x  {cos:.5f}")
+        fns: dict[str, Callable[[list[str]], np.ndarray]] = {"sentence-transformers float32": run_st}
+        fns[f"xqg torch {args.dtype}"] = BiEncoder(
+            cfg.model_copy(update={"dtype": args.dtype})
+        ).encode_passages
+        for q in quants:
+            enc = BiEncoder(cfg.model_copy(update={"engine": "onnx", "onnx_quantization": q}))
+            fns[f"xqg onnx {'float32' if q == 'none' else q}"] = enc.encode_passages
+        rates, outs = timed(fns, texts, args.repeats)
+        base = "sentence-transformers float32"
+        print(f"\nmax_length {max_length}")
+        print(f"{'engine':32s} {'passages/s':>10s} {'vs ST':>7s} {'min-cos':>8s}")
+        for k, rate in rates.items():
+            cos = float(np.min(np.sum(outs[k] * outs[base], axis=1)))
+            print(f"{k:32s} {rate:10.1f} {rate / rates[base]:6.2f}x {cos:8.5f}")
+        best = max((k for k in rates if k != base), key=rates.__getitem__)
+        print(f"best xqg engine: {best}, {rates[best] / rates[base]:.2f}x sentence-transformers")
 
 
 if __name__ == "__main__":

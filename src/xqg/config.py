@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
 from xqg.errors import XqgError
 from xqg.models.sources import DEFAULT_MODEL
@@ -46,7 +46,23 @@ class EncoderConfig(_Strict):
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     batch_size: int = Field(32, ge=1)
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads on CPU")
+    threads: int | None = Field(None, ge=1, description="intra-op threads on CPU (torch or ONNX Runtime)")
+    engine: Literal["torch", "onnx"] = Field(
+        "torch", description="onnx: ONNX Runtime on an export cached in XQG_HOME (float32 only)"
+    )
+    onnx_quantization: Literal["none", "int8"] = Field(
+        "int8", description="engine onnx: int8 = dynamic per-channel int8 weights; none = float32"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_default_engine(self, handler: Any) -> dict[str, Any]:
+        # The engine fields came later: leave them out for the torch engine, so every folder
+        # made before keeps its config hash and its settings read the same.
+        data = handler(self)
+        if self.engine == "torch":
+            data.pop("engine", None)
+            data.pop("onnx_quantization", None)
+        return data
 
 
 class GeneratorConfig(_Strict):

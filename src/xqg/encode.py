@@ -243,11 +243,12 @@ def encode_to_shards(
         for i in range(len(shards)):
             fh.write((out_dir / shard_names(i)[1]).read_text(encoding="utf-8"))
     if encoder is not None:
-        model = encoder.describe()["model"]
+        described_encoder = encoder.describe()
+        model, engine = described_encoder["model"], described_encoder["engine"]
     else:
         from xqg.models.sources import model_info
 
-        model = model_info(cfg.model)
+        model, engine = model_info(cfg.model), {"name": cfg.engine}
     counts = {"rows": rows, "shards": len(shards), "reused_shards": reused}
     described = storage.describe()
     if storage.form != "float32":
@@ -269,6 +270,7 @@ def encode_to_shards(
             "dtype": storage.dtype,
             "storage": described,
             "model": model,
+            "engine": engine,
             "pooling": cfg.pooling,
             "normalize": cfg.normalize,
             "prefix": cfg.query_prefix if kind == "query" else cfg.passage_prefix,

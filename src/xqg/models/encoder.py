@@ -67,7 +67,7 @@ class BiEncoder:
     """Embeds queries and passages with one model, per an :class:`EncoderConfig`."""
 
     def __init__(self, config: EncoderConfig | None = None, **overrides: Any) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         from xqg.models.sources import resolve_model
 
@@ -77,30 +77,59 @@ class BiEncoder:
         if cfg.threads and self.device.type == "cpu":
             torch.set_num_threads(cfg.threads)
         self.model_path = resolve_model(cfg.model)
+        p_path = resolve_model(cfg.passage_model) if cfg.passage_model is not None else self.model_path
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-            self.model = AutoModel.from_pretrained(self.model_path, dtype=_DTYPES[cfg.dtype])
         except OSError as e:
             raise XqgError(f"cannot load model '{cfg.model}' ({self.model_path}): {e}") from e
-        self.model.to(self.device).eval()
+        self.onnx_exports: dict[str, Any] = {}
+        load = self._load_onnx if cfg.engine == "onnx" else self._load_torch
+        self.model = load(self.model_path, cfg.model)
         # Separate towers: passages go through their own weights (e.g. the frozen teacher of a
         # distilled query encoder, so an existing passage index stays valid).
-        self.passage_model = self.model
-        if cfg.passage_model is not None and resolve_model(cfg.passage_model) != self.model_path:
-            p_path = resolve_model(cfg.passage_model)
-            try:
-                self.passage_model = AutoModel.from_pretrained(p_path, dtype=_DTYPES[cfg.dtype])
-            except OSError as e:
-                raise XqgError(f"cannot load passage model '{cfg.passage_model}' ({p_path}): {e}") from e
-            self.passage_model.to(self.device).eval()
-            if int(self.passage_model.config.hidden_size) != int(self.model.config.hidden_size):
-                raise XqgError(
-                    f"passage model '{cfg.passage_model}' has dimension "
-                    f"{self.passage_model.config.hidden_size}, the query model "
-                    f"{self.model.config.hidden_size}: towers must share the space"
-                )
+        self.passage_model = self.model if p_path == self.model_path else load(p_path, cfg.passage_model)
+        self.dim = self._hidden_size(self.model_path)
+        if p_path != self.model_path and self._hidden_size(p_path) != self.dim:
+            raise XqgError(
+                f"passage model '{cfg.passage_model}' has dimension {self._hidden_size(p_path)}, "
+                f"the query model {self.dim}: towers must share the space"
+            )
         self._pool = get_pooling(cfg.pooling)
-        self.dim = int(self.model.config.hidden_size)
+
+    def _load_torch(self, path: str, spec: str | None) -> Any:
+        from transformers import AutoModel
+
+        try:
+            model = AutoModel.from_pretrained(path, dtype=_DTYPES[self.config.dtype])
+        except OSError as e:
+            raise XqgError(f"cannot load model '{spec}' ({path}): {e}") from e
+        return model.to(self.device).eval()
+
+    def _load_onnx(self, path: str, spec: str | None) -> Any:
+        """The cached ONNX export of ``path`` (exported on first use) in an ONNX Runtime session."""
+        from xqg.models.onnx_engine import OnnxTower, ensure_onnx, export_info
+
+        if self.config.dtype != "float32":
+            raise XqgError(
+                f"encoder.engine onnx runs float32 (int8 weights with onnx_quantization: int8), "
+                f"not dtype {self.config.dtype}"
+            )
+        export = ensure_onnx(path, self.config.onnx_quantization)
+        self.onnx_exports[path] = export_info(export)
+        return OnnxTower(export / "model.onnx", threads=self.config.threads, device=self.device.type)
+
+    @staticmethod
+    def _hidden_size(path: str) -> int:
+        from transformers import AutoConfig
+
+        return int(AutoConfig.from_pretrained(path).hidden_size)
+
+    def _forward(self, model: Any, batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Last hidden states of one padded batch, from either engine, as a torch tensor."""
+        if self.config.engine == "onnx":
+            return torch.from_numpy(model(batch.numpy(), mask.numpy()))
+        batch, mask = batch.to(self.device), mask.to(self.device)
+        return model(input_ids=batch, attention_mask=mask).last_hidden_state
 
     #: Settings that change how texts are prepared or batched, not which weights run.
     _TEXT_SETTINGS = frozenset(
@@ -173,9 +202,8 @@ class BiEncoder:
                     row = ids[i]
                     batch[r, : len(row)] = torch.tensor(row, dtype=torch.long)
                     mask[r, : len(row)] = 1
-                batch, mask = batch.to(self.device), mask.to(self.device)
-                hidden = model(input_ids=batch, attention_mask=mask).last_hidden_state
-                emb = self._pool(hidden, mask).float()
+                hidden = self._forward(model, batch, mask)
+                emb = self._pool(hidden, mask.to(hidden.device)).float()
                 if cfg.normalize:
                     emb = torch.nn.functional.normalize(emb, p=2, dim=-1)
                 out[idx] = emb.cpu().numpy()
@@ -190,4 +218,8 @@ class BiEncoder:
         info = {"config": self.config.model_dump(), "model": model_info(self.config.model), "dim": self.dim}
         if self.config.passage_model is not None:
             info["passage_model"] = model_info(self.config.passage_model)
+        info["engine"] = {"name": self.config.engine}
+        if self.config.engine == "onnx":
+            info["engine"].update(quantization=self.config.onnx_quantization,
+                                  exports=list(self.onnx_exports.values()))  # fmt: skip
         return info
