@@ -671,7 +671,7 @@ def serve(
     max_k: Annotated[int, typer.Option(help="most hits per query")] = 100,
     max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 16_384,
     max_batch: Annotated[int, typer.Option(help="most queries per encoder micro-batch")] = 32,
-    max_wait_ms: Annotated[float, typer.Option(help="micro-batch wait for arriving requests")] = 10.0,
+    max_wait_ms: Annotated[float, typer.Option(help="micro-batch wait for arriving requests")] = 25.0,
     dtype: Annotated[
         str | None, typer.Option(help="encoder dtype: float32 | bfloat16 | float16 (default: the index's)")
     ] = None,

@@ -27,7 +27,7 @@ class ServeSettings(_Strict):
     max_batch_queries: int = Field(16, ge=1, description="most queries in one POST /search/batch")
     max_batch: int = Field(32, ge=1, description="most queries the encoder takes in one micro-batch")
     max_wait_ms: float = Field(
-        10.0, ge=0, description="how long a micro-batch may wait for requests on their way"
+        25.0, ge=0, description="how long a micro-batch may wait for requests on their way"
     )
     max_queue: int = Field(1024, ge=1, description="queries waiting for the encoder before 429 Busy")
     rank_depth: int = Field(
