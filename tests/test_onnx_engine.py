@@ -90,6 +90,16 @@ def test_export_is_cached_reused_and_refreshed_when_the_source_changes(home, tmp
     np.testing.assert_allclose(v2, ref, atol=2e-5)
 
 
+def test_int8_keeps_the_ffn_down_projections_float32_and_int8_full_does_not(home, tiny_model_dir):
+    import onnx
+
+    for quantization, float_ffn in (("int8", 2), ("int8-full", 0)):  # the tiny model has 2 layers
+        export = onnx_engine.ensure_onnx(str(tiny_model_dir), quantization)
+        assert onnx_engine.export_info(export)["float32_nodes"] == float_ffn
+        ops = {n.op_type for n in onnx.load(str(export / "model.onnx")).graph.node}
+        assert "MatMulInteger" in ops and "QAttention" in ops  # the rest is int8 in both
+
+
 def test_failed_export_leaves_nothing_that_looks_finished(home, tiny_model_dir, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("disk full")

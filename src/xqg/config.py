@@ -50,8 +50,10 @@ class EncoderConfig(_Strict):
     engine: Literal["torch", "onnx"] = Field(
         "torch", description="onnx: ONNX Runtime on an export cached in XQG_HOME (float32 only)"
     )
-    onnx_quantization: Literal["none", "int8"] = Field(
-        "int8", description="engine onnx: int8 = dynamic per-channel int8 weights; none = float32"
+    onnx_quantization: Literal["none", "int8", "int8-full"] = Field(
+        "int8",
+        description="engine onnx: int8 = per-channel int8 weights, FFN down-projections float32; "
+        "int8-full = every MatMul int8 (faster, less exact); none = float32",
     )
 
     @model_serializer(mode="wrap")
