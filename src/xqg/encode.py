@@ -244,7 +244,8 @@ def encode_to_shards(
             fh.write((out_dir / shard_names(i)[1]).read_text(encoding="utf-8"))
     if encoder is not None:
         described_encoder = encoder.describe()
-        model, engine = described_encoder["model"], described_encoder["engine"]
+        model = described_encoder["model"]
+        engine = described_encoder.get("engine", {"name": cfg.engine})  # encoders other than BiEncoder
     else:
         from xqg.models.sources import model_info
 
