@@ -3,6 +3,7 @@
 # This is the README's test command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# the tests also cover the optional llama.cpp generator engine (compiles once, ~10 min on 2 cores)
+XQG_EXTRAS=dev,llama bash scripts/setup.sh
 bash scripts/install_chromium.sh   # the browser test drives Debian's chromium (apt-get when missing)
 .venv/bin/pytest -q "$@"

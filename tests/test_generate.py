@@ -152,6 +152,8 @@ def _cfg(model: Path, **kw: Any) -> GeneratorConfig:
         "max_new_tokens": 8,
         "batch_size": 4,
         "device": "cpu",
+        # exact comparisons (greedy vs generate, resume) need float32: "auto" is bfloat16 on some CPUs
+        "dtype": "float32",
     }
     return GeneratorConfig(**{**base, **kw})
 
@@ -332,7 +334,7 @@ def test_kill_9_mid_generate_then_rerun_equals_uninterrupted(tmp_path, causal_di
             fh.write(json.dumps({"_id": p.id, "title": p.title, "text": p.text}) + "\n")
     args = [sys.executable, "-m", "xqg", "generate", str(corpus), "--model", str(causal_dir), "--langs",
             ",".join(LANGS), "--n", "3", "--max-new-tokens", "8", "--batch-size", "4", "--shard-size", "2",
-            "--device", "cpu", "--seed", "7"]  # fmt: skip
+            "--device", "cpu", "--seed", "7", "--dtype", "float32"]  # fmt: skip
     env = {**os.environ, "XQG_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     crashed = tmp_path / "crashed"
     proc = subprocess.Popen([*args, "--out", str(crashed)], env=env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 import time
@@ -32,8 +33,8 @@ def test_prompt_names_of_the_trained_languages_are_unchanged():
 @pytest.mark.parametrize(
     ("given", "code", "name"),
     [("sw", "sw", "Swahili"), ("swa", "sw", "Swahili"), ("yor", "yo", "Yoruba"), ("hau", "ha", "Hausa"),
-     ("SW", "sw", "Swahili"), ("pt-br", "pt-BR", "Portuguese (Brazil)"), ("zh-Hans", "zh-Hans", "Chinese (Simplified)"),
-     ("iw", "he", "Hebrew"), ("urd", "ur", "Urdu")],
+     ("SW", "sw", "Swahili"), ("pt-br", "pt-BR", "Portuguese (Brazil)"), ("iw", "he", "Hebrew"),
+     ("zh-Hans", "zh-Hans", "Chinese (Simplified)"), ("urd", "ur", "Urdu")],
 )  # fmt: skip
 def test_codes_are_standardised(given, code, name):
     lang = languages.get(given)
@@ -96,14 +97,21 @@ def test_a_bad_language_fails_fast_before_any_model_loads(tmp_path):
     code = (
         "import sys\n"
         "from xqg.cli import main\n"
-        f"sys.argv = ['xqg', 'generate', {str(corpus)!r}, '--out', {str(tmp_path / 'gen')!r}, '--langs', 'sw,xx1']\n"
+        f"sys.argv = ['xqg', 'generate', {str(corpus)!r}, '--out', {str(tmp_path / 'gen')!r},"
+        " '--langs', 'sw,xx1']\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
         "print('TORCH' if 'torch' in sys.modules or 'transformers' in sys.modules else 'CLEAN', code)\n"
     )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the child: on a 2-core machine shared with other jobs the wall clock can be
+    # several times the work (measured: 0.5 s of CPU in 1.6 s of wall time under load).
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert "unknown language code 'xx1'" in out.stderr + out.stdout
     assert out.stdout.strip().endswith("CLEAN 2"), out.stdout
     assert not (tmp_path / "gen").exists()
-    assert elapsed < 2.0, elapsed
+    assert cpu < 2.0, cpu
+    assert elapsed < 10.0, elapsed

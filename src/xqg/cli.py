@@ -169,7 +169,7 @@ def generate(
     ] = None,
     engine: Annotated[
         str | None,
-        typer.Option(help="auto | transformers | llama.cpp (auto: llama.cpp for the shipped Gemma on a CPU)"),
+        typer.Option(help="auto | transformers | llama.cpp (auto = transformers; llama.cpp: Gemma GGUF)"),
     ] = None,
     prompt: Annotated[str | None, typer.Option(help="auto | paper | causal | fewshot")] = None,
     langs: Annotated[

@@ -33,6 +33,7 @@ PROMPT_NAMES: dict[str, str] = {"bn": "Bengali", "zh": "Chinese"}
 #: The paper's target languages (XOR-TyDi), in its order.
 PAPER_LANGS: tuple[str, ...] = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
 
+
 @dataclass(frozen=True, slots=True)
 class Language:
     """A standardised language tag with the facts xqg uses about it."""
@@ -139,4 +140,3 @@ def parse_langs(codes: list[str] | tuple[str, ...] | str) -> list[str]:
 def name(code: str) -> str:
     """The English name prompts use for ``code``."""
     return get(code).name
-

@@ -44,6 +44,7 @@ from xqg.config import GeneratorConfig
 from xqg.errors import XqgError
 from xqg.generate.prompts import CAUSAL_STOP, clean_causal_output, get_prompt
 from xqg.generate.spec import adapter_fingerprint, resolved_config
+from xqg.models.hardware import resolve_dtype
 from xqg.types import Passage
 
 Backend = Literal["seq2seq", "causal"]
@@ -149,7 +150,7 @@ def describe_generator(config: GeneratorConfig, backend: Backend | None = None) 
         },
         "decoding": decoding_params(config),
         "batch_size": config.batch_size,
-        "dtype": config.dtype,
+        "dtype": resolve_dtype(config.dtype, str(_resolve_device(config.device))),
     }
 
 
@@ -183,6 +184,7 @@ class HFGenerator:
         self.config = config
         self.model_path = model_path or resolve_model(config.model)
         self.device = _resolve_device(config.device)
+        self.dtype = resolve_dtype(config.dtype, str(self.device))
         self.prompt_name = prompt_name(config, self.backend)
         self._prompt = get_prompt(self.prompt_name)
         self.tokenizer = self._load_tokenizer()
@@ -209,7 +211,7 @@ class HFGenerator:
 
     def _load_model(self) -> Any:
         try:
-            model = self._auto_class().from_pretrained(self.model_path, dtype=_DTYPES[self.config.dtype])
+            model = self._auto_class().from_pretrained(self.model_path, dtype=_DTYPES[self.dtype])
         except (OSError, ValueError) as e:
             raise XqgError(f"cannot load model '{self.config.model}' ({self.model_path}): {e}") from e
         self.adapter_merged = False
@@ -490,6 +492,15 @@ class CausalGenerator(HFGenerator):
             warpers.append(TopPLogitsWarper(top_p=c.top_p))
         self.warpers = LogitsProcessorList(warpers)
         self._cache_kw = self._cache_argument()
+        self._decoder, self._head = self._parts()
+        from xqg.generate import shared_prefix
+
+        self._shared_prefix = self.model is not None and shared_prefix.register(self.model)
+        self._softcap = getattr(getattr(self.model, "config", None), "final_logit_softcapping", None)
+
+    def _parts(self) -> tuple[Any, Any]:
+        """The decoder stack and the output layer of the causal LM (Llama/Gemma/Qwen-style)."""
+        return self.model.get_decoder(), self.model.get_output_embeddings()
 
     def _generation_config(self) -> Any:
         return self.model.generation_config
@@ -505,18 +516,31 @@ class CausalGenerator(HFGenerator):
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
         """One forward over new columns ``ids``; ``mask`` covers cached + new columns (0 = padding)."""
         pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
-        out = self.model(
+        out = self._decoder(
             input_ids=ids,
             attention_mask=mask,
             position_ids=pos,
             use_cache=True,
-            logits_to_keep=1,
             **{self._cache_kw: cache},
         )
         new_cache = getattr(out, "cache", None)
         if new_cache is None:
             new_cache = out.past_key_values
-        return out.logits[:, -1].float(), new_cache
+        return self._logits(out.last_hidden_state[:, -1]), new_cache
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The output layer on the last position's hidden states, as the model's own forward does.
+
+        Done here rather than with ``logits_to_keep=1``: the model then applies the output layer to
+        a non-contiguous ``[rows, 1, hidden]`` slice, which torch runs as a batched matmul over a
+        copy of the 262k-row weight per row (measured: 26 s of a 56 s bf16 batch of 11 prompts).
+        """
+        logits = self._head(hidden.contiguous())
+        if self._softcap:
+            logits = torch.tanh(logits.float() / self._softcap) * self._softcap
+        # Kept in the model's dtype: the sampler converts only the k best values (a float copy of
+        # bf16 logits over 262k tokens cost ~30 ms a step for 55 rows).
+        return logits
 
     def _prefill(self, batch: list[PreparedPrompt], n: int) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """Run the prompts once; return (first-token logits, mask, cache) with each row repeated n times.
@@ -529,6 +553,7 @@ class CausalGenerator(HFGenerator):
         dev = self.device
         groups, lcp = shared_prefixes(batch)
         keys = list(groups)
+        self._group_kv = []
         wp = max(lcp.values())
         cache = None
         item_group = torch.tensor([keys.index(p.group) for p in batch], device=dev)
@@ -542,6 +567,8 @@ class CausalGenerator(HFGenerator):
                     pm[g, wp - lcp[k] :] = 1
             pids, pm = pids.to(dev), pm.to(dev)
             _, cache = self._forward(pids, pm, None)
+            # each group's prefix, once (kept for the shared-prefix decode steps, see _start)
+            self._group_kv = [(lay.keys, lay.values) for lay in getattr(cache, "layers", [])]
             cache.batch_select_indices(item_group)
             pmask = pm[item_group]
         suffixes = [p.ids[lcp[p.group] :] for p in batch]
@@ -555,6 +582,7 @@ class CausalGenerator(HFGenerator):
         logits, cache = self._forward(sids.to(dev), mask, cache)
         rows = torch.arange(len(batch), device=dev).repeat_interleave(n)
         cache.batch_select_indices(rows)
+        self._group_of_row = item_group[rows]
         return logits[rows], mask[rows], cache
 
     def _sample(self, logits: torch.Tensor, gen: torch.Generator, no_text: torch.Tensor) -> torch.Tensor:
@@ -564,17 +592,17 @@ class CausalGenerator(HFGenerator):
             block = no_text[:, None] & self.stop_mask[None, :]
             logits = logits.masked_fill(block, float("-inf"))
         if not self.config.do_sample:
-            return logits.argmax(-1)
+            return logits.float().argmax(-1)
         k = self.config.top_k
         if k and k < logits.shape[-1]:
             # Same distribution as generate's warpers (temperature → top-k → top-p), computed on
             # the k best logits instead of the whole vocabulary: with Gemma's 262k tokens and 40
             # rows, the full-vocabulary passes cost ~0.1 s per step on 2 CPU cores.
             values, index = logits.topk(k, dim=-1)
-            scores = self.warpers(None, values)  # top-k of k values is a no-op; ignores input_ids
+            scores = self.warpers(None, values.float())  # top-k of k values is a no-op; ignores input_ids
             pick = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen)
             return index.gather(1, pick).squeeze(1)
-        scores = self.warpers(None, logits)
+        scores = self.warpers(None, logits.float())
         return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen).squeeze(1)
 
     #: Finished rows leave the batch once they are this share of the live rows (0: at once).
@@ -583,7 +611,13 @@ class CausalGenerator(HFGenerator):
 
     def _start(self, batch: list[PreparedPrompt], n: int) -> tuple[torch.Tensor, Any]:
         """First-token logits of every row (each prompt repeated n times) and the decoding state."""
+        from xqg.generate import shared_prefix
+
         logits, mask, cache = self._prefill(batch, n)
+        shared_prefix.uninstall()
+        if self._shared_prefix and self._group_kv:
+            shared_prefix.install(cache, self._group_kv, self._group_of_row, self.config.max_new_tokens)
+        self._group_kv = []
         return logits, (mask, cache)
 
     def _select(self, state: Any, keep: torch.Tensor) -> Any:
@@ -626,6 +660,9 @@ class CausalGenerator(HFGenerator):
                 active, nxt = active[keep], nxt[keep]
                 done, no_text = done[keep], no_text[keep]
             logits, state = self._step(state, nxt)
+        from xqg.generate import shared_prefix
+
+        shared_prefix.uninstall()
         return self._texts(tokens, n)
 
     def _texts(self, tokens: list[list[int]], n: int) -> list[list[str]]:
@@ -641,29 +678,28 @@ class CausalGenerator(HFGenerator):
 def resolve_engine(config: GeneratorConfig, backend: Backend | None = None) -> str:
     """``transformers`` or ``llama.cpp``, from ``config.engine``; checked without loading weights.
 
-    ``auto`` takes llama.cpp for the shipped GGUF Gemma (``gguf:gemma-3-270m``) on a CPU when
-    llama-cpp-python is installed — measured 5-6× faster there (``bench/generate_throughput.py``) —
-    and transformers for everything else: any HF id or folder, seq2seq models (the paper's mT5),
-    and GPUs. Asking for llama.cpp where it cannot run is an error, not a silent fallback.
+    ``auto`` is transformers: on this project's CPUs it was the faster engine once its overheads
+    were removed (bf16, shared-prefix decode steps; ``docs/generation.md``), and it serves every
+    model — any HF id or folder, seq2seq models (the paper's mT5), GPUs. llama.cpp runs only the
+    shipped GGUF Gemma on a CPU, and only when asked for; asking for it where it cannot run is an
+    error, not a silent fallback.
     """
     from xqg.generate.llamacpp import llama_available
     from xqg.models.sources import is_gemma_spec
 
+    if config.engine != "llama.cpp":
+        return "transformers"
     on_cpu = _resolve_device(config.device).type == "cpu"
-    fits = is_gemma_spec(config.model) and on_cpu and (backend or "causal") == "causal"
-    if config.engine == "auto":
-        return "llama.cpp" if fits and llama_available() else "transformers"
-    if config.engine == "llama.cpp":
-        if not fits:
-            raise XqgError(
-                "generator.engine 'llama.cpp' runs the shipped GGUF Gemma (model 'gguf:gemma-3-270m') "
-                f"on a CPU; model '{config.model}' on device '{config.device}' needs engine 'transformers'"
-            )
-        if not llama_available():
-            from xqg.generate.llamacpp import _lib
+    if not (is_gemma_spec(config.model) and on_cpu and (backend or "causal") == "causal"):
+        raise XqgError(
+            "generator.engine 'llama.cpp' runs the shipped GGUF Gemma (model 'gguf:gemma-3-270m') "
+            f"on a CPU; model '{config.model}' on device '{config.device}' needs engine 'transformers'"
+        )
+    if not llama_available():
+        from xqg.generate.llamacpp import _lib
 
-            _lib()  # raises the install hint
-    return config.engine
+        _lib()  # raises the install hint
+    return "llama.cpp"
 
 
 def load_generator(config: GeneratorConfig) -> HFGenerator:

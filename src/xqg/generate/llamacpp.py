@@ -135,6 +135,9 @@ class LlamaCppGenerator(CausalGenerator):
     def _cache_argument(self) -> str:
         return ""
 
+    def _parts(self) -> tuple[Any, Any]:
+        return None, None
+
     def threads(self) -> int:
         return max(1, torch.get_num_threads())
 

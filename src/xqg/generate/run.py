@@ -43,6 +43,8 @@ from xqg.generate.backends import (
     resolved_config,
 )
 from xqg.io import bind_folder, write_manifest
+from xqg.models.encoder import resolve_device
+from xqg.models.hardware import resolve_dtype
 from xqg.progress import progress_bar
 from xqg.types import GeneratedQuery, Passage
 
@@ -67,6 +69,9 @@ def run_config(config: GeneratorConfig, shard_size: int) -> dict[str, Any]:
     """
     gen = config.model_dump()
     gen.pop("engine", None)
+    # dtype as resolved: "auto" is float32 on one machine and bfloat16 on another, and their
+    # samples differ; a folder made with an explicit dtype keeps its hash.
+    gen["dtype"] = resolve_dtype(config.dtype, str(resolve_device(config.device)))
     engine = resolve_engine(config)
     if engine != "transformers":
         gen["engine"] = engine

@@ -84,5 +84,3 @@ def check_generator(config: GeneratorConfig) -> None:
                 "generator.engine 'llama.cpp' needs llama-cpp-python: pip install 'xqg[llama]' "
                 "(it compiles from source, a few minutes), or use engine 'transformers'"
             )
-
-
