@@ -18,7 +18,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/pip install -q "${torch_src[@]}" "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 fi
 .venv/bin/python -c "import torch" || { echo "setup: torch did not install" >&2; exit 1; }
-# The generator's fast CPU engine (llama.cpp) compiles from source (~10 min on 2 cores, once: pip
+# The opt-in llama.cpp generator engine (extra 'llama') compiles from source (~10 min on 2 cores, once: pip
 # caches the wheel). It is built for this CPU, without AMX: a VM may list AMX in its flags while
 # the kernel refuses the tile instructions (SIGILL seen here). XQG_EXTRAS picks the extras.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
