@@ -49,6 +49,7 @@ def xor_fixture(tmp_path_factory) -> dict[str, Path]:
     return {"root": root, "corpus": root / "corpus.jsonl", "gold": root / "gold.jsonl"}
 
 
+@pytest.mark.slow  # encodes with the real e5-small model
 def test_cli_chain_and_rkt_equal_the_official_script(xor_fixture):
     root = xor_fixture["root"]
     out = xqg("encode", str(xor_fixture["corpus"]), "--out", str(root / "emb"), "--shard-size", "40").stdout
@@ -101,16 +102,18 @@ def test_benchmark_command_builds_xquad_split(tmp_path):
     assert sum(1 for _ in (tmp_path / "xq" / "corpus.jsonl").open()) == 240
 
 
+@pytest.mark.slow
 def test_xquad_baseline_matches_measured_values(tmp_path):
-    """The demo's settings on en + ar reproduce the independently measured MRR@10 (±0.02)."""
+    """The demo's settings on en + ar reproduce the independently measured MRR@10 within the
+    0.002 the README claims (the real e5-small model, so ``slow``)."""
     from xqg.pipeline import demo_config, run_experiment
 
     cfg = demo_config(out_dir=str(tmp_path / "exp"), langs=["en", "ar"])
     result = run_experiment(cfg, show_progress=False, log=lambda *_: None)
     rows = {r["lang"]: r["values"] for r in result.table.to_dict()["rows"]}
-    assert rows["en"]["mrr@10"] == pytest.approx(0.959, abs=0.02)
-    assert rows["ar"]["mrr@10"] == pytest.approx(0.752, abs=0.02)
-    assert rows["en"]["recall@1"] == pytest.approx(0.931, abs=0.02)
+    assert rows["en"]["mrr@10"] == pytest.approx(0.959, abs=0.002)
+    assert rows["ar"]["mrr@10"] == pytest.approx(0.752, abs=0.002)
+    assert rows["en"]["recall@1"] == pytest.approx(0.931, abs=0.002)
     for name in ("config.yaml", "results.md", "results.json", "manifest.json"):
         assert (tmp_path / "exp" / name).exists()
     assert (tmp_path / "exp" / "run" / "run.trec").exists()

@@ -22,6 +22,8 @@ from xqg.io import write_manifest
 from xqg.search import ranks_in_scores
 from xqg.types import GeneratedQuery
 
+pytestmark = pytest.mark.slow  # the experiment fixture encodes XQuAD with the real e5-small model
+
 LANGS = ["en", "ar", "de"]
 N = 2
 

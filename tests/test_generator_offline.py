@@ -11,6 +11,8 @@ from xqg.data.benchmarks import load_xquad
 from xqg.generate.langcheck import in_language
 from xqg.models.sources import builtin_adapter_dir
 
+pytestmark = pytest.mark.slow  # loads the real Gemma 3 270M and the shipped adapter
+
 LANGS = ["ar", "ja", "ru", "te"]
 
 
