@@ -183,7 +183,9 @@ def generate(
     max_input_length: Annotated[int | None, typer.Option(help="prompt tokens (passage cut first)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="prompts per batch (each gives n queries)")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
-    dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16 | float16")] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="auto | float32 | bfloat16 | float16 (auto: bf16 where native)")
+    ] = None,
     device: Annotated[str | None, typer.Option()] = None,
     shard_size: Annotated[int, typer.Option(help="passages per output shard")] = 1000,
     limit: Annotated[int | None, typer.Option(help="only the first N passages (quick looks)")] = None,
