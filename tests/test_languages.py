@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 import sys
@@ -115,3 +116,31 @@ def test_a_bad_language_fails_fast_before_any_model_loads(tmp_path):
     assert not (tmp_path / "gen").exists()
     assert cpu < 2.0, cpu
     assert elapsed < 10.0, elapsed
+
+
+def test_generate_runs_end_to_end_in_new_languages(tmp_path):
+    """`xqg generate --langs sw,yo,ha` (languages no table of xqg names) writes every query, with
+    the CLDR names in the prompts and the standardised codes in the output (a tiny causal model)."""
+    from typer.testing import CliRunner
+
+    from tests.test_generate import make_tiny_causal
+    from xqg.cli import app
+    from xqg.generate.store import read_table
+
+    model = make_tiny_causal(tmp_path / "tiny")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        '{"_id": "p1", "title": "", "text": "A passage about rain."}\n'
+        '{"_id": "p2", "title": "", "text": "Another passage about wind."}\n',
+        encoding="utf-8",
+    )
+    args = ["generate", str(corpus), "--out", str(tmp_path / "gen"), "--model", str(model), "--langs",
+            "sw,yor,hau", "--n", "2", "--max-new-tokens", "4", "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = read_table(tmp_path / "gen")
+    assert sorted(set(table["lang"].to_pylist())) == ["ha", "sw", "yo"]
+    assert len(table) == 2 * 3 * 2
+    manifest = json.loads((tmp_path / "gen" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["config"]["generator"]["langs"] == ["sw", "yo", "ha"]  # yor → yo, hau → ha
+    assert "Write a Yoruba question" in causal_prompt("yo", "", "P")
