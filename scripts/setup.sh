@@ -12,8 +12,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   if ls /opt/wheels/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; then
     torch_src=(--find-links /opt/wheels)        # this kind of machine: the CPU wheel is on disk
+  elif [ -n "${XQG_TORCH_INDEX_URL:-}" ]; then
+    torch_src=(--extra-index-url "$XQG_TORCH_INDEX_URL")   # e.g. PyTorch's CPU (or CUDA) wheel index
   else
-    torch_src=(--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple)
+    echo "setup: no local torch wheel; set XQG_TORCH_INDEX_URL to a PyTorch wheel index to choose" \
+      "the CPU build (PyPI's default torch is the multi-GB CUDA one)" >&2
+    torch_src=()
   fi
   .venv/bin/pip install -q "${torch_src[@]}" "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 fi

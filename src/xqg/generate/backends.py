@@ -684,21 +684,12 @@ def resolve_engine(config: GeneratorConfig, backend: Backend | None = None) -> s
     shipped GGUF Gemma on a CPU, and only when asked for; asking for it where it cannot run is an
     error, not a silent fallback.
     """
-    from xqg.generate.llamacpp import llama_available
-    from xqg.models.sources import is_gemma_spec
+    from xqg.generate.spec import check_llama_engine
 
     if config.engine != "llama.cpp":
         return "transformers"
     on_cpu = _resolve_device(config.device).type == "cpu"
-    if not (is_gemma_spec(config.model) and on_cpu and (backend or "causal") == "causal"):
-        raise XqgError(
-            "generator.engine 'llama.cpp' runs the shipped GGUF Gemma (model 'gguf:gemma-3-270m') "
-            f"on a CPU; model '{config.model}' on device '{config.device}' needs engine 'transformers'"
-        )
-    if not llama_available():
-        from xqg.generate.llamacpp import _lib
-
-        _lib()  # raises the install hint
+    check_llama_engine(config, on_cpu=on_cpu, causal=(backend or "causal") == "causal")
     return "llama.cpp"
 
 

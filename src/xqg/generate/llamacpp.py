@@ -64,10 +64,9 @@ def _lib() -> Any:
     try:
         import llama_cpp.llama_cpp as lib
     except ImportError as e:
-        raise XqgError(
-            "generator.engine 'llama.cpp' needs llama-cpp-python: pip install 'xqg[llama]' "
-            "(it compiles from source, a few minutes), or use engine 'transformers'"
-        ) from e
+        from xqg.generate.spec import LLAMA_INSTALL_HINT
+
+        raise XqgError(LLAMA_INSTALL_HINT) from e
     lib.llama_log_set(_quiet, None)
     return lib
 
@@ -99,6 +98,8 @@ class LlamaCppGenerator(CausalGenerator):
         self.gguf_path = Path(gguf) if gguf else gemma_gguf_path()
         self._ctx: Any = None
         self._ctx_cells = 0
+        self._batch: Any = None
+        self._batch_cap = 0  # the token batch outlives contexts: freed only when it must grow
         super().__init__(config, model_path)
 
     # loading ----------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class LlamaCppGenerator(CausalGenerator):
     def threads(self) -> int:
         return max(1, torch.get_num_threads())
 
-    def _context(self, cells: int, seqs: int) -> Any:
+    def _context(self, cells: int) -> Any:
         """A context with room for ``cells`` key/value cells (reused while big enough)."""
         lib = self.lib
         if self._ctx is not None and cells <= self._ctx_cells:
@@ -167,7 +168,6 @@ class LlamaCppGenerator(CausalGenerator):
             if lib.llama_set_adapters_lora(ctx, arr, 1, scales) != 0:
                 raise XqgError(f"{self.lora_path}: llama.cpp refused the LoRA adapter")
         self._ctx, self._ctx_cells = ctx, n_ctx
-        self._batch_cap = 0
         return ctx
 
     def _llama_batch(self, n_tokens: int) -> Any:
@@ -209,7 +209,7 @@ class LlamaCppGenerator(CausalGenerator):
         groups, lcp = shared_prefixes(batch)
         cells = sum(lcp.values()) + sum(len(p.ids) - lcp[p.group] for p in batch)
         cells += rows * self.config.max_new_tokens
-        ctx = self._context(cells, rows)
+        ctx = self._context(cells)
         self.lib.llama_memory_clear(self.lib.llama_get_memory(ctx), True)
         toks: list[tuple[int, int, list[int], bool]] = []
         for key, members in groups.items():

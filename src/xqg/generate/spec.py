@@ -72,15 +72,27 @@ def check_generator(config: GeneratorConfig) -> None:
             raise XqgError(f"{path}: generator.adapter: no such folder")
         adapter_fingerprint(adapter)
     if config.engine == "llama.cpp":
-        if not is_gemma_spec(spec) or config.device not in ("auto", "cpu"):
-            raise XqgError(
-                "generator.engine 'llama.cpp' runs the shipped GGUF Gemma (model 'gguf:gemma-3-270m') "
-                f"on a CPU; model '{spec}' on device '{config.device}' needs engine 'transformers'"
-            )
-        import importlib.util
+        check_llama_engine(config, on_cpu=config.device in ("auto", "cpu"))
 
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise XqgError(
-                "generator.engine 'llama.cpp' needs llama-cpp-python: pip install 'xqg[llama]' "
-                "(it compiles from source, a few minutes), or use engine 'transformers'"
-            )
+
+#: What to do when the llama.cpp engine is asked for but not installed.
+LLAMA_INSTALL_HINT = (
+    "generator.engine 'llama.cpp' needs llama-cpp-python: pip install 'xqg[llama]' "
+    "(it compiles from source, a few minutes), or use engine 'transformers'"
+)
+
+
+def check_llama_engine(config: GeneratorConfig, *, on_cpu: bool, causal: bool = True) -> None:
+    """The llama.cpp engine runs the shipped GGUF Gemma, causal, on a CPU, with llama-cpp-python
+    installed; anything else is an error naming what to change (never a silent fallback)."""
+    import importlib.util
+
+    from xqg.models.sources import is_gemma_spec
+
+    if not (is_gemma_spec(config.model) and on_cpu and causal):
+        raise XqgError(
+            "generator.engine 'llama.cpp' runs the shipped GGUF Gemma (model 'gguf:gemma-3-270m') "
+            f"on a CPU; model '{config.model}' on device '{config.device}' needs engine 'transformers'"
+        )
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise XqgError(LLAMA_INSTALL_HINT)
