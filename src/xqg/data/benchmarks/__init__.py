@@ -15,6 +15,7 @@ from typing import Any
 from xqg.data.benchmarks.mkqa import MKQA_LANGS, build_mkqa, load_mkqa
 from xqg.data.benchmarks.ntrex import NTREX_CODES, build_ntrex, load_ntrex, ntrex_languages
 from xqg.data.benchmarks.tatoeba import build_tatoeba, load_tatoeba, tatoeba_languages
+from xqg.data.benchmarks.xnli import XNLI_LANGS, build_xnli, load_xnli, read_xnli
 from xqg.data.benchmarks.xor_tydi import (
     XOR_LANGS,
     XorFixture,
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, Callable[..., Path]] = {
     "mkqa": build_mkqa,
     "tatoeba": build_tatoeba,
     "ntrex": build_ntrex,
+    "xnli": build_xnli,
 }
 
 
@@ -63,6 +65,7 @@ __all__ = [
     "BENCHMARKS",
     "MKQA_LANGS",
     "NTREX_CODES",
+    "XNLI_LANGS",
     "XOR_LANGS",
     "XQUAD_LANGS",
     "XQUAD_SEED",
@@ -72,17 +75,20 @@ __all__ = [
     "build_mkqa",
     "build_ntrex",
     "build_tatoeba",
+    "build_xnli",
     "build_xor_tydi",
     "build_xquad",
     "load_mkqa",
     "load_ntrex",
     "load_primeqa_xor_fixture",
     "load_tatoeba",
+    "load_xnli",
     "load_xor_translations",
     "load_xor_tydi",
     "load_xquad",
     "make_xquad_split",
     "ntrex_languages",
+    "read_xnli",
     "tatoeba_languages",
     "xquad_split",
 ]
