@@ -15,6 +15,12 @@ by name: ``swahili`` → ``sw``), before any model loads and in well under a sec
 * ``script`` — only that the text is in the language's script (Swahili, Yoruba and Hausa are all
   Latin, Urdu is Arabic script): a copied English passage fails, a question in a sister language
   of the same script passes. Latin-script languages langid knows are also checked not to be English.
+
+Also here, so no other module keeps its own copy: the language lists of the benchmarks xqg builds
+(:data:`XQUAD_LANGS`, :data:`XOR_LANGS`, :data:`MKQA_LANGS`), the ISO 639-3 file codes of Tatoeba
+and NTREX (:data:`TATOEBA_CODES`, :data:`NTREX_CODES`, derived from langcodes with the two
+exceptions those corpora make), and the resource class of each language the analyses group by
+(:data:`RESOURCE_LEVELS`: Joshi et al. 2020 classes and 2020 Wikipedia sizes, with sources).
 """
 
 from __future__ import annotations
@@ -32,6 +38,18 @@ PROMPT_NAMES: dict[str, str] = {"bn": "Bengali", "zh": "Chinese"}
 
 #: The paper's target languages (XOR-TyDi), in its order.
 PAPER_LANGS: tuple[str, ...] = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
+
+#: XOR-TyDi's languages (= the paper's targets).
+XOR_LANGS: tuple[str, ...] = PAPER_LANGS
+
+#: XQuAD's 12 languages (Artetxe et al. 2020), sorted.
+XQUAD_LANGS: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
+
+#: XQuAD's non-English languages: the query languages of cross-lingual XQuAD (English passages).
+XQUAD_QUERY_LANGS: tuple[str, ...] = tuple(c for c in XQUAD_LANGS if c != "en")
+
+#: MKQA dev's 12 languages, spelt as MKQA spells them (Simplified Chinese is ``zh_cn``).
+MKQA_LANGS: tuple[str, ...] = ("ar", "en", "es", "fi", "ja", "km", "ko", "ms", "ru", "sv", "tr", "zh_cn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +158,127 @@ def parse_langs(codes: list[str] | tuple[str, ...] | str) -> list[str]:
 def name(code: str) -> str:
     """The English name prompts use for ``code``."""
     return get(code).name
+
+
+# --- corpus file codes ---------------------------------------------------------------------------
+
+
+def alpha3(code: str) -> str:
+    """The ISO 639-3 (terminology) code of ``code``: ``ar`` → ``ara``, ``zh`` → ``zho``."""
+    return _langcodes().Language.get(code).to_alpha3()
+
+
+#: Where Tatoeba's file names differ from ISO 639-3: it files Mandarin under ``cmn``, not ``zho``.
+_TATOEBA_OVERRIDES: dict[str, str] = {"zh": "cmn"}
+#: Where NTREX's file names differ: its Arabic is Modern Standard Arabic, ``arb``, not ``ara``.
+_NTREX_OVERRIDES: dict[str, str] = {"ar": "arb"}
+
+#: ISO 639-1 → Tatoeba (ISO 639-3) file codes for the XQuAD and XOR-TyDi languages.
+TATOEBA_CODES: dict[str, str] = {
+    c: _TATOEBA_OVERRIDES.get(c) or alpha3(c) for c in dict.fromkeys((*XQUAD_QUERY_LANGS, *XOR_LANGS))
+}
+#: ISO 639-1 → NTREX-128 file codes of the languages the shared copy has (the XOR ones).
+NTREX_CODES: dict[str, str] = {c: _NTREX_OVERRIDES.get(c) or alpha3(c) for c in XOR_LANGS}
+
+
+# --- resource levels -----------------------------------------------------------------------------
+# The grouping of :mod:`xqg.analyse.resource_levels`; its docstring says how the classes were read.
+
+JOSHI_CLASS_NAMES: dict[int, str] = {
+    0: "The Left-Behinds",
+    1: "The Scraping-Bys",
+    2: "The Hopefuls",
+    3: "The Rising Stars",
+    4: "The Underdogs",
+    5: "The Winners",
+}
+
+JOSHI_CITATION = (
+    "Joshi, Santy, Budhiraja, Bali, Choudhury (2020). The State and Fate of Linguistic Diversity and "
+    "Inclusion in the NLP World. ACL 2020, pp. 6282-6293. https://aclanthology.org/2020.acl-main.560"
+)
+JOSHI_SOURCE = (
+    "lang2tax.txt (https://microsoft.github.io/linguisticdiversity/assets/lang2tax.txt), read from the "
+    "copies hamid-amir/data_lang2vec data/lang2tax.txt.codes @ 7feb3a81 and a FLORES tier list by "
+    "ISO 639-3 code; both agree for every language here"
+)
+WIKI_SOURCE = (
+    "mayhewsw/multilingual-data-stats wiki/wiki.csv @ 0adee01f: article counts from meta.wikimedia.org "
+    "List of Wikipedias (accessed 2020-08); tokens = whitespace tokens of the 2020-10-01 dump after "
+    "XLM's get-data-wiki.sh preprocessing"
+)
+
+
+@dataclass(frozen=True)
+class LanguageInfo:
+    """One language: its Joshi class and Wikipedia size (2020), with any judgement call noted."""
+
+    code: str
+    name: str
+    lang2tax_name: str
+    joshi_class: int
+    wiki_articles: int
+    wiki_tokens: int
+    note: str = ""
+
+
+#: code, name, ``lang2tax`` name, Joshi class, Wikipedia articles, Wikipedia tokens (2020).
+_RESOURCE_ROWS: tuple[tuple[str, str, str, int, int, int], ...] = (
+    ("en", "English", "english", 5, 6_171_405, 2_622_505_044),
+    ("ar", "Arabic", "arabic", 5, 1_069_379, 169_126_089),
+    ("de", "German", "german", 5, 2_488_262, 946_132_694),
+    ("es", "Spanish", "spanish", 5, 1_631_829, 688_970_215),
+    ("ja", "Japanese", "japanese", 5, 1_232_093, 712_594_813),
+    ("zh", "Chinese (Mandarin)", "mandarin", 5, 1_151_113, 269_492_468),
+    ("fi", "Finnish", "finnish", 4, 494_487, 98_712_322),
+    ("hi", "Hindi", "hindi", 4, 142_300, 43_915_945),
+    ("ko", "Korean", "korean", 4, 522_723, 81_063_675),
+    ("ru", "Russian", "russian", 4, 1_666_830, 575_335_225),
+    ("sv", "Swedish", "swedish", 4, 3_652_646, 360_709_245),
+    ("tr", "Turkish", "turkish", 4, 367_896, 75_354_794),
+    ("vi", "Vietnamese", "vietnamese", 4, 1_256_994, 180_247_477),
+    ("bn", "Bengali", "bengali", 3, 95_617, 42_126_320),
+    ("el", "Greek", "greek", 3, 182_546, 78_796_996),
+    ("ms", "Malay", "malay", 3, 343_638, 38_876_137),
+    ("ro", "Romanian", "romanian", 3, 412_469, 83_624_589),
+    ("th", "Thai", "thai", 3, 139_917, 44_215_268),
+    ("km", "Khmer", "khmer", 1, 8_311, 9_889_328),
+    ("te", "Telugu", "telugu", 1, 69_706, 40_619_645),
+)  # fmt: skip
+#: The judgement calls behind a row, printed with the analysis.
+_RESOURCE_NOTES: dict[str, str] = {
+    "ar": (
+        "lang2tax lists the macrolanguage 'arabic' (5) and Egyptian Arabic separately (3); the "
+        "benchmarks are Modern Standard Arabic, so class 5"
+    ),
+    "zh": (
+        "lang2tax has 'mandarin' (5), no 'chinese'; XQuAD zh and MKQA zh_cn are Simplified "
+        "Mandarin, so class 5"
+    ),
+    "sv": "article count inflated by bot stubs (Lsjbot); tokens are the better size measure",
+    "vi": "article count inflated by bot stubs; tokens are the better size measure",
+    "ms": "lang2tax 'malay' (3); the copies code it zlm / zsm (Standard Malay), same class",
+}
+RESOURCE_LEVELS: dict[str, LanguageInfo] = {
+    row[0]: LanguageInfo(*row, note=_RESOURCE_NOTES.get(row[0], "")) for row in _RESOURCE_ROWS
+}
+
+RESOURCE_ALIASES: dict[str, str] = {"zh_cn": "zh", "zh-cn": "zh", "zh-hans": "zh"}
+"""Benchmark spellings of the same language (MKQA writes Simplified Chinese as ``zh_cn``)."""
+
+
+def resource_code(lang: str) -> str:
+    """The code :data:`RESOURCE_LEVELS` uses for ``lang`` (stripped, lower-cased, aliases resolved)."""
+    code = lang.strip().lower()
+    code = RESOURCE_ALIASES.get(code, code)
+    if code not in RESOURCE_LEVELS:
+        raise XqgError(
+            f"language '{lang}' has no resource level in xqg.languages (known: "
+            f"{' '.join(sorted(RESOURCE_LEVELS))}); add it with its Joshi et al. 2020 class and source"
+        )
+    return code
+
+
+def joshi_class(lang: str) -> int:
+    """Joshi et al. 2020 class (0-5) of ``lang``."""
+    return RESOURCE_LEVELS[resource_code(lang)].joshi_class

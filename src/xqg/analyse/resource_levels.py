@@ -57,6 +57,17 @@ from typing import Any
 import numpy as np
 
 from xqg.errors import XqgError
+from xqg.languages import (
+    JOSHI_CITATION,
+    JOSHI_CLASS_NAMES,
+    JOSHI_SOURCE,
+    RESOURCE_ALIASES,
+    RESOURCE_LEVELS,
+    WIKI_SOURCE,
+    LanguageInfo,  # noqa: F401 - re-exported: the old import path
+    joshi_class,
+    resource_code,
+)
 from xqg.types import Qrels, Run
 
 GROUPS: tuple[str, ...] = ("low", "high")
@@ -68,126 +79,10 @@ XOR_RKT_KS: tuple[int, ...] = (2000, 5000)
 """The official XOR-Retrieve ks."""
 MRR_K = 10
 
-JOSHI_CLASS_NAMES: dict[int, str] = {
-    0: "The Left-Behinds",
-    1: "The Scraping-Bys",
-    2: "The Hopefuls",
-    3: "The Rising Stars",
-    4: "The Underdogs",
-    5: "The Winners",
-}
-
-JOSHI_CITATION = (
-    "Joshi, Santy, Budhiraja, Bali, Choudhury (2020). The State and Fate of Linguistic Diversity and "
-    "Inclusion in the NLP World. ACL 2020, pp. 6282-6293. https://aclanthology.org/2020.acl-main.560"
-)
-JOSHI_SOURCE = (
-    "lang2tax.txt (https://microsoft.github.io/linguisticdiversity/assets/lang2tax.txt), read from the "
-    "copies hamid-amir/data_lang2vec data/lang2tax.txt.codes @ 7feb3a81 and a FLORES tier list by "
-    "ISO 639-3 code; both agree for every language here"
-)
-WIKI_SOURCE = (
-    "mayhewsw/multilingual-data-stats wiki/wiki.csv @ 0adee01f: article counts from meta.wikimedia.org "
-    "List of Wikipedias (accessed 2020-08); tokens = whitespace tokens of the 2020-10-01 dump after "
-    "XLM's get-data-wiki.sh preprocessing"
-)
-
-
-@dataclass(frozen=True)
-class LanguageInfo:
-    """One language: its Joshi class and Wikipedia size (2020), with any judgement call noted."""
-
-    code: str
-    name: str
-    lang2tax_name: str
-    joshi_class: int
-    wiki_articles: int
-    wiki_tokens: int
-    note: str = ""
-
-
-LANGUAGES: dict[str, LanguageInfo] = {
-    info.code: info
-    for info in (
-        LanguageInfo("en", "English", "english", 5, 6_171_405, 2_622_505_044),
-        LanguageInfo(
-            "ar",
-            "Arabic",
-            "arabic",
-            5,
-            1_069_379,
-            169_126_089,
-            "lang2tax lists the macrolanguage 'arabic' (5) and Egyptian Arabic separately (3); the "
-            "benchmarks are Modern Standard Arabic, so class 5",
-        ),
-        LanguageInfo("de", "German", "german", 5, 2_488_262, 946_132_694),
-        LanguageInfo("es", "Spanish", "spanish", 5, 1_631_829, 688_970_215),
-        LanguageInfo("ja", "Japanese", "japanese", 5, 1_232_093, 712_594_813),
-        LanguageInfo(
-            "zh",
-            "Chinese (Mandarin)",
-            "mandarin",
-            5,
-            1_151_113,
-            269_492_468,
-            "lang2tax has 'mandarin' (5), no 'chinese'; XQuAD zh and MKQA zh_cn are Simplified "
-            "Mandarin, so class 5",
-        ),
-        LanguageInfo("fi", "Finnish", "finnish", 4, 494_487, 98_712_322),
-        LanguageInfo("hi", "Hindi", "hindi", 4, 142_300, 43_915_945),
-        LanguageInfo("ko", "Korean", "korean", 4, 522_723, 81_063_675),
-        LanguageInfo("ru", "Russian", "russian", 4, 1_666_830, 575_335_225),
-        LanguageInfo(
-            "sv",
-            "Swedish",
-            "swedish",
-            4,
-            3_652_646,
-            360_709_245,
-            "article count inflated by bot stubs (Lsjbot); tokens are the better size measure",
-        ),
-        LanguageInfo("tr", "Turkish", "turkish", 4, 367_896, 75_354_794),
-        LanguageInfo(
-            "vi",
-            "Vietnamese",
-            "vietnamese",
-            4,
-            1_256_994,
-            180_247_477,
-            "article count inflated by bot stubs; tokens are the better size measure",
-        ),
-        LanguageInfo("bn", "Bengali", "bengali", 3, 95_617, 42_126_320),
-        LanguageInfo("el", "Greek", "greek", 3, 182_546, 78_796_996),
-        LanguageInfo(
-            "ms",
-            "Malay",
-            "malay",
-            3,
-            343_638,
-            38_876_137,
-            "lang2tax 'malay' (3); the copies code it zlm / zsm (Standard Malay), same class",
-        ),
-        LanguageInfo("ro", "Romanian", "romanian", 3, 412_469, 83_624_589),
-        LanguageInfo("th", "Thai", "thai", 3, 139_917, 44_215_268),
-        LanguageInfo("km", "Khmer", "khmer", 1, 8_311, 9_889_328),
-        LanguageInfo("te", "Telugu", "telugu", 1, 69_706, 40_619_645),
-    )
-}
-
-LANG_ALIASES: dict[str, str] = {"zh_cn": "zh", "zh-cn": "zh", "zh-hans": "zh"}
-"""Benchmark spellings of the same language (MKQA writes Simplified Chinese as ``zh_cn``)."""
-
-
-def canonical_lang(lang: str) -> str:
-    """The code :data:`LANGUAGES` uses for ``lang`` (stripped, lower-cased, aliases resolved)."""
-    code = lang.strip().lower()
-    code = LANG_ALIASES.get(code, code)
-    if code not in LANGUAGES:
-        raise XqgError(
-            f"language '{lang}' has no resource level in xqg.analyse.resource_levels (known: "
-            f"{' '.join(sorted(LANGUAGES))}); add it with its Joshi et al. 2020 class and source"
-        )
-    return code
+# The classes, Wikipedia sizes and their sources live in :mod:`xqg.languages`; the old names stay.
+LANGUAGES = RESOURCE_LEVELS
+LANG_ALIASES = RESOURCE_ALIASES
+canonical_lang = resource_code
 
 
 def _check_threshold(high_min_class: int) -> None:
@@ -197,11 +92,6 @@ def _check_threshold(high_min_class: int) -> None:
         or not 1 <= high_min_class <= 5
     ):
         raise XqgError(f"high_min_class must be an integer class 1-5, got {high_min_class!r}")
-
-
-def joshi_class(lang: str) -> int:
-    """Joshi et al. 2020 class (0-5) of ``lang``."""
-    return LANGUAGES[canonical_lang(lang)].joshi_class
 
 
 def resource_group(lang: str, high_min_class: int = DEFAULT_HIGH_MIN_CLASS) -> str:
@@ -222,9 +112,7 @@ def group_languages(
 
 def benchmark_languages() -> dict[str, tuple[str, ...]]:
     """The languages of the three benchmarks this grouping is documented for, as their loaders spell them."""
-    from xqg.data.benchmarks.mkqa import MKQA_LANGS
-    from xqg.data.benchmarks.xor_tydi import XOR_LANGS
-    from xqg.data.benchmarks.xquad import XQUAD_LANGS
+    from xqg.languages import MKQA_LANGS, XOR_LANGS, XQUAD_LANGS
 
     return {"xquad": XQUAD_LANGS, "xor-tydi": XOR_LANGS, "mkqa": MKQA_LANGS}
 

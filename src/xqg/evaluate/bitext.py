@@ -4,7 +4,7 @@ Tatoeba protocol) and the before/after measure of ``xqg distill``.
 
 Both directions are reported (X→en: each X sentence searches the English side; en→X the other
 way), on held-out pairs the distillation never trains on: Tatoeba's odd lines, NTREX's lines
-after 1,000 (see :mod:`xqg.train.distill`). Sentences are embedded on the *query* side, since the
+after 1,000 (:mod:`xqg.data.bitext`). Sentences are embedded on the *query* side, since the
 query tower is what distillation changes and what cross-lingual search runs through.
 """
 
@@ -34,17 +34,12 @@ def bitext_accuracy(x_vecs: np.ndarray, en_vecs: np.ndarray) -> dict[str, float]
 
 def heldout_bitext(encoder: Any, langs: Sequence[str], *, data_dir: Any = None) -> dict[str, Any]:
     """``{source: {lang: {"x2en", "en2x", "pairs"}}}`` on the held-out Tatoeba and NTREX halves."""
-    from xqg.data.benchmarks.ntrex import NTREX_CODES
-    from xqg.train.distill import TATOEBA_CODES, ntrex_halves, tatoeba_halves
+    from xqg.data.bitext import bitext_half, bitext_sources
 
     out: dict[str, Any] = {"tatoeba": {}, "ntrex": {}}
     for lang in langs:
-        sets = []
-        if lang in TATOEBA_CODES:
-            sets.append(("tatoeba", tatoeba_halves(TATOEBA_CODES[lang], data_dir)[1]))
-        if lang in NTREX_CODES:
-            sets.append(("ntrex", ntrex_halves(lang, data_dir)[1]))
-        for source, pairs in sets:
+        for source in bitext_sources(lang):
+            pairs = bitext_half(source, lang, "heldout", data_dir)
             en = encoder.encode_queries([p[0] for p in pairs])
             xx = encoder.encode_queries([p[1] for p in pairs])
             out[source][lang] = bitext_accuracy(xx, en)

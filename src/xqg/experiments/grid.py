@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from xqg.config import EncoderConfig, ExperimentConfig
 from xqg.errors import XqgError
 from xqg.io import read_json, sha256_file, write_json
-from xqg.train.distill import XQUAD_LANGS, DistillConfig
+from xqg.languages import XQUAD_QUERY_LANGS
+from xqg.train.distill import DistillConfig
 from xqg.train.retriever import RetrieverTrainConfig
 
 STAGE = "experiment-grid"
@@ -49,7 +50,7 @@ class GridConfig(BaseModel):
         "bfloat16", description="encoder dtype for evaluation (3× faster on AVX-512 BF16 CPUs)"
     )
     zero_shot_langs: list[str] = ["en"]
-    cross_lingual_langs: list[str] = list(XQUAD_LANGS)
+    cross_lingual_langs: list[str] = list(XQUAD_QUERY_LANGS)
     train: RetrieverTrainConfig = RetrieverTrainConfig()
     mining: Literal["none", "bm25", "dense"] = Field(
         "dense", description="hard negatives for training, mined among train-split paragraphs"

@@ -18,6 +18,8 @@ Parallel data (never an XQuAD dev/test article, never the held-out halves used f
 * ``xquad`` — XQuAD **train-split** questions: question *i* in language X and in English;
 * ``tatoeba`` — the even-numbered lines of each Tatoeba pair file (odd lines are held out);
 * ``ntrex`` — NTREX lines 1–1000 (lines 1001–1997, later documents, are held out);
+
+(the splits are :mod:`xqg.data.bitext`'s, shared with the held-out evaluation)
 * ``xor`` — XOR-TyDi train questions and their human English translations.
 
 Before/after quality is bitext retrieval on the held-out halves (:mod:`xqg.evaluate.bitext`).
@@ -32,20 +34,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from xqg.config import EncoderConfig
+from xqg.data.bitext import (  # noqa: F401 - re-exported: their old import path
+    NTREX_TRAIN_LINES,
+    bitext_half,
+    ntrex_halves,
+    tatoeba_halves,
+)
 from xqg.errors import XqgError
-from xqg.io import write_json
+from xqg.io import start_folder, unlock_folder, write_json
+from xqg.languages import TATOEBA_CODES, XOR_LANGS, XQUAD_QUERY_LANGS  # noqa: F401 - TATOEBA_CODES re-exported
 
 Source = Literal["xquad", "tatoeba", "ntrex", "xor"]
-
-#: ISO 639-1 → Tatoeba (ISO 639-3) file codes for the XQuAD and XOR-TyDi languages.
-TATOEBA_CODES: dict[str, str] = {
-    "ar": "ara", "de": "deu", "el": "ell", "es": "spa", "hi": "hin", "ro": "ron", "ru": "rus",
-    "th": "tha", "tr": "tur", "vi": "vie", "zh": "cmn", "bn": "ben", "fi": "fin", "ja": "jpn",
-    "ko": "kor", "te": "tel",
-}  # fmt: skip
-XQUAD_LANGS = ("ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
-XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
-NTREX_TRAIN_LINES = 1000
 
 
 class DistillConfig(BaseModel):
@@ -57,7 +56,8 @@ class DistillConfig(BaseModel):
     student: str | None = Field(None, description="student's starting weights; None = the teacher's")
     sources: list[Source] = ["xquad", "tatoeba", "ntrex", "xor"]
     langs: list[str] = Field(
-        sorted(set(XQUAD_LANGS) | set(XOR_LANGS)), description="non-English languages to pair with English"
+        sorted(set(XQUAD_QUERY_LANGS) | set(XOR_LANGS)),
+        description="non-English languages to pair with English",
     )
     max_pairs: int | None = Field(
         None, ge=1, description="cap per (source, language), first rows in file order; None = all"
@@ -102,7 +102,7 @@ def parallel_pairs(
 
 def _source_pairs(source: str, lang: str, data_dir: Any) -> list[tuple[str, str]]:
     if source == "xquad":
-        if lang not in XQUAD_LANGS:
+        if lang not in XQUAD_QUERY_LANGS:
             return []
         from xqg.data.benchmarks.xquad import load_xquad
 
@@ -111,17 +111,8 @@ def _source_pairs(source: str, lang: str, data_dir: Any) -> list[tuple[str, str]
         for q in bench.all_queries():
             by_lang[q.lang][_squad_id(q.id, q.lang)] = q.text
         return [(by_lang["en"][k], by_lang[lang][k]) for k in by_lang["en"] if k in by_lang[lang]]
-    if source == "tatoeba":
-        code = TATOEBA_CODES.get(lang)
-        if code is None:
-            return []
-        return tatoeba_halves(code, data_dir)[0]
-    if source == "ntrex":
-        from xqg.data.benchmarks.ntrex import NTREX_CODES
-
-        if lang not in NTREX_CODES:
-            return []
-        return ntrex_halves(lang, data_dir)[0]
+    if source in ("tatoeba", "ntrex"):
+        return bitext_half(source, lang, "train", data_dir)
     if source == "xor":
         if lang not in XOR_LANGS:
             return []
@@ -136,26 +127,6 @@ def _squad_id(qid: str, lang: str) -> str:
     """The language-independent part of an XQuAD query id (questions are parallel by SQuAD id)."""
     suffix = f"-{lang}"
     return qid[: -len(suffix)] if qid.endswith(suffix) else qid
-
-
-def tatoeba_halves(code: str, data_dir: Any = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """``(train, held-out)`` (English, X) pairs: even lines train, odd lines are held out."""
-    from xqg.data.benchmarks.tatoeba import load_tatoeba
-
-    tdir = None if data_dir is None else Path(data_dir) / "tatoeba" / "v1"
-    xx, en = load_tatoeba(code, tdir)
-    pairs = list(zip(en, xx, strict=True))
-    return pairs[0::2], pairs[1::2]
-
-
-def ntrex_halves(lang: str, data_dir: Any = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """``(train, held-out)`` (English, X) pairs: lines 1–1000 train, the later documents held out."""
-    from xqg.data.benchmarks.ntrex import load_ntrex
-
-    ndir = None if data_dir is None else Path(data_dir) / "ntrex" / "NTREX-128"
-    en, xx = load_ntrex(lang, ndir)
-    pairs = list(zip(en, xx, strict=True))
-    return pairs[:NTREX_TRAIN_LINES], pairs[NTREX_TRAIN_LINES:]
 
 
 def distilled_encoder(out_dir: str | Path, teacher: EncoderConfig) -> EncoderConfig:
@@ -194,8 +165,7 @@ def distill(
     from xqg.train.retriever import _write_loss, build_model, data_hash, resume_point, training_arguments
 
     cfg = config or DistillConfig()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_folder(out_dir)  # one writer at a time (lock released at the end)
     rows = list(pairs) if pairs is not None else parallel_pairs(
         cfg.sources, cfg.langs, max_pairs=cfg.max_pairs, data_dir=data_dir
     )  # fmt: skip
@@ -277,6 +247,7 @@ def distill(
         from xqg.evaluate.bitext import write_bitext_report
 
         write_bitext_report(out, {"teacher": before, "distilled": after})
+    unlock_folder(out)
     return result
 
 

@@ -16,10 +16,10 @@ from xqg.data._jsonl import PathLike, describe_inputs, get_text, iter_json_objec
 from xqg.data.queries import write_queries
 from xqg.errors import DataFormatError, XqgError
 from xqg.io import write_manifest
+from xqg.languages import MKQA_LANGS
 from xqg.paths import data_root
 from xqg.types import Query
 
-MKQA_LANGS: tuple[str, ...] = ("ar", "en", "es", "fi", "ja", "km", "ko", "ms", "ru", "sv", "tr", "zh_cn")
 MKQA_ZIP = "mkqa_dev.zip"
 
 

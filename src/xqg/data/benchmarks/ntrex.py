@@ -15,17 +15,9 @@ from pathlib import Path
 from xqg.data._jsonl import PathLike, atomic_text_writer, describe_inputs, read_aligned_lines, source_file
 from xqg.errors import XqgError
 from xqg.io import write_manifest
+from xqg.languages import NTREX_CODES
 from xqg.paths import data_root
 
-NTREX_CODES: dict[str, str] = {
-    "ar": "arb",
-    "bn": "ben",
-    "fi": "fin",
-    "ja": "jpn",
-    "ko": "kor",
-    "ru": "rus",
-    "te": "tel",
-}
 _SRC = "newstest2019-src.eng.txt"
 
 

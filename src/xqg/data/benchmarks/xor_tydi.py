@@ -24,10 +24,10 @@ from xqg.data.tevatron import TrainExample
 from xqg.data.xor import read_xor, write_xor
 from xqg.errors import DataFormatError, XqgError
 from xqg.io import write_manifest
+from xqg.languages import XOR_LANGS
 from xqg.paths import data_root
 from xqg.types import AnswerQuery, Passage, Query
 
-XOR_LANGS: tuple[str, ...] = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
 XOR_FILES = {"dev": "xor_dev_retrieve_eng_span_v1_1.jsonl", "train": "xor_train_retrieve_eng_span.jsonl"}
 
 

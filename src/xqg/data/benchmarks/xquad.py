@@ -38,10 +38,10 @@ from xqg.data.qrels import write_qrels
 from xqg.data.queries import write_queries
 from xqg.errors import DataFormatError, XqgError
 from xqg.io import write_json, write_manifest
+from xqg.languages import XQUAD_LANGS
 from xqg.paths import data_root
 from xqg.types import AnswerQuery, Passage, Qrels, Query
 
-XQUAD_LANGS: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 XQUAD_SEED = 2023
 XQUAD_SPLIT_SIZES: dict[str, int] = {"train": 28, "dev": 10, "test": 10}
 SPLITS = ("all", "train", "dev", "test")
