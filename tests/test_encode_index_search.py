@@ -121,7 +121,12 @@ def test_kill_9_mid_encode_then_rerun_equals_uninterrupted(tmp_path, tiny_model_
 def _random_embeddings(tmp_path: Path, n: int, dim: int, shard_size: int, seed: int = 0) -> Path:
     """Embedding folder from random vectors, written through the real shard writer."""
     rng = np.random.default_rng(seed)
-    vecs = rng.standard_normal((n, dim)).astype(np.float32)
+    return embeddings_of(tmp_path / f"emb-{n}-{shard_size}", rng.standard_normal((n, dim)).astype(np.float32),
+                         shard_size)  # fmt: skip
+
+
+def embeddings_of(out: Path, vecs: np.ndarray, shard_size: int) -> Path:
+    """Embedding folder of the rows of ``vecs`` (ids ``d0``, ``d1``, …) through the real shard writer."""
 
     class FixedEncoder:
         def __init__(self, config):
@@ -136,8 +141,7 @@ def _random_embeddings(tmp_path: Path, n: int, dim: int, shard_size: int, seed: 
     from xqg.config import EncoderConfig
 
     enc = FixedEncoder(EncoderConfig(model="random"))
-    out = tmp_path / f"emb-{n}-{shard_size}"
-    encode_to_shards(((f"d{i}", str(i)) for i in range(n)), out, encoder=enc, shard_size=shard_size,
+    encode_to_shards(((f"d{i}", str(i)) for i in range(len(vecs))), out, encoder=enc, shard_size=shard_size,
                      show_progress=False)  # fmt: skip
     return out
 

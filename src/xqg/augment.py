@@ -365,6 +365,7 @@ def tune_alpha(
     ``dev_queries`` are the dev questions already encoded with the index's query encoder. The
     test split must never be passed here: this is the only place xqg chooses α, and it records
     the grid it tried so the choice can be audited. Ties go to the smaller α (less change).
+    from xqg.search import exact_top_k
     """
     from xqg.evaluate.metrics import evaluate_qrels
 
@@ -375,7 +376,7 @@ def tune_alpha(
         for alpha in alphas:
             fused = fuse(p, q_sum, q_count, float(alpha)).astype(np.float32)
             scores = dev_queries.astype(np.float32) @ fused.T
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
+            top = exact_top_k(scores, depth)
             run = {qid: {ids[j]: float(scores[r, j]) for j in top[r]} for r, qid in enumerate(dev_qids)}
             per_query = evaluate_qrels(run, dev_qrels, [metric])[metric]
             grid.append(

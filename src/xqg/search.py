@@ -144,9 +144,59 @@ def exact_ranks(
 
 def top_k_run(qids: Sequence[str], scores: np.ndarray, docids: Sequence[str], k: int) -> Run:
     """A Run from a dense score matrix (queries × documents): top ``k`` per row, ties by column."""
-    k = min(k, scores.shape[1])
-    order = np.lexsort((np.broadcast_to(np.arange(scores.shape[1]), scores.shape), -scores), axis=-1)[:, :k]
-    return {qid: {docids[j]: float(scores[r, j]) for j in order[r]} for r, qid in enumerate(qids)}
+    top = exact_top_k(scores, k)
+    return {qid: {docids[j]: float(scores[r, j]) for j in top[r]} for r, qid in enumerate(qids)}
+
+
+def _rank_columns(row: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``cols`` ordered by ``row[cols]`` descending, then column ascending (xqg's tie rule)."""
+    return cols[np.lexsort((cols, -row[cols]))]
+
+
+def exact_top_k(scores: np.ndarray, k: int, *, keep_ties: bool = False) -> list[np.ndarray]:
+    """Column indices of the ``k`` highest scores of each row: score descending, ties by column ascending.
+
+    This is xqg's one exact top-k (negatives mining, α tuning, the analyses and :func:`top_k_run`
+    use it), with :class:`Searcher`'s order rule: a higher score first, equal scores in corpus
+    order. (Among rows tied *at the cut*, a FAISS index part keeps the ones FAISS picks, which need
+    not be the lowest; here they always are.) ``keep_ties`` also keeps every column tied with the
+    ``k``-th score, so a caller that re-sorts by another tie rule (doc id) sees all candidates; rows
+    then differ in length. Rows are selected with ``argpartition`` and only the candidates are
+    sorted, so a row costs ``O(n + k log k)``, not a full sort.
+
+    Args:
+        scores: ``(queries, documents)`` score matrix, higher is better.
+        k: how many per row (more than the columns means all of them).
+        keep_ties: keep the ties at the cut (rows may be longer than ``k``).
+
+    Returns:
+        One int64 array of column indices per row, in rank order.
+
+    Example:
+        >>> [r.tolist() for r in exact_top_k(np.array([[0.5, 0.9, 0.5, 0.1]]), 2)]
+        [[1, 0]]
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise XqgError(f"scores must be a (queries, documents) matrix, got shape {scores.shape}")
+    n, m = scores.shape
+    k = min(int(k), m)
+    if k <= 0:
+        return [np.empty(0, np.int64) for _ in range(n)]
+    all_cols = np.arange(m, dtype=np.int64)
+    if k == m:
+        return [_rank_columns(row, all_cols) for row in scores]
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k].astype(np.int64)
+    cut = np.take_along_axis(scores, part, axis=1).min(axis=1)
+    n_at_least = (scores >= cut[:, None]).sum(axis=1)
+    out = []
+    for r, row in enumerate(scores):
+        if n_at_least[r] == k:  # no tie at the cut: argpartition chose exactly the top k
+            out.append(_rank_columns(row, part[r]))
+            continue
+        ranked = _rank_columns(row, np.flatnonzero(row >= cut[r]).astype(np.int64))
+        out.append(ranked if keep_ties else ranked[:k])
+    return out
 
 
 def hits_to_run(qids: Sequence[str], hits: Hits) -> Run:

@@ -341,27 +341,23 @@ def exact_run(
 
     The score is the system's own inner product, whatever the vectors' norms (fused passage
     vectors are not unit length; that is part of the system). Documents tied with the last kept
-    score are all kept so xqg's (score, doc id) tie-break decides their order, not argpartition.
+    score are all kept so xqg's (score, doc id) tie-break decides their order, not argpartition
+    (:func:`xqg.search.exact_top_k` with ``keep_ties``); each query's passages are in rank order.
     """
+    from xqg.search import exact_top_k
+
     if queries.ndim != 2 or passages.ndim != 2 or queries.shape[1] != passages.shape[1]:
         raise XqgError(f"query vectors {queries.shape} and passage vectors {passages.shape} do not match")
     if len(query_ids) != queries.shape[0] or len(passage_ids) != passages.shape[0]:
         raise XqgError("ids and vectors differ in length")
     if depth < 1:
         raise XqgError(f"depth must be ≥ 1, got {depth}")
-    n_p = passages.shape[0]
-    depth = min(depth, n_p)
     pt = np.ascontiguousarray(passages, dtype=np.float32).T
     run: Run = {}
     for start in range(0, len(query_ids), batch):
         block = np.ascontiguousarray(queries[start : start + batch], dtype=np.float32) @ pt
-        for i, row in enumerate(block):
-            if depth < n_p:
-                top = np.argpartition(-row, depth - 1)[:depth]
-                keep = np.flatnonzero(row >= row[top].min())
-            else:
-                keep = np.arange(n_p)
-            run[query_ids[start + i]] = {passage_ids[j]: float(row[j]) for j in keep}
+        for i, keep in enumerate(exact_top_k(block, depth, keep_ties=True)):
+            run[query_ids[start + i]] = {passage_ids[j]: float(block[i, j]) for j in keep}
     return run
 
 

@@ -42,11 +42,9 @@ def _bm25_rankings(queries: Sequence[str], corpus: Sequence[str], depth: int) ->
 def _dense_rankings(queries: Sequence[str], corpus: Sequence[str], depth: int, encoder: Any) -> np.ndarray:
     q = encoder.encode_queries(list(queries))
     p = encoder.encode_passages(list(corpus))
-    scores = q @ p.T
-    k = min(depth, len(corpus))
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.take_along_axis(scores, top, axis=1).argsort(axis=1, kind="stable")[:, ::-1]
-    return np.take_along_axis(top, order, axis=1)
+    from xqg.search import exact_top_k
+
+    return np.stack(exact_top_k(q @ p.T, depth))
 
 
 def mine_negatives(
