@@ -969,6 +969,8 @@ def grid(
     typer.echo(f"report → {result.report_dir / 'results.md'}")
 
 
+app.add_typer(__import__("xqg.benchmark_cli").benchmark_cli.app, name="xnli")  # issue 15: xqg xnli run
+
 #: The sections of the project report, in the order of the research questions.
 REPORT_SECTIONS = (
     "reports/xquad-xqg",
@@ -978,6 +980,7 @@ REPORT_SECTIONS = (
     "reports/analyses/misspellings",
     "reports/analyses/resource-levels",
     "reports/xquad-grid",
+    "reports/xnli",
 )
 
 
