@@ -152,3 +152,33 @@ def test_macro_bootstrap_ci_brackets_the_macro_delta():
     per_lang = [np.mean([a[q] - b[q] for q in a if groups[q] == g]) for g in ("ja", "ko")]
     assert r.delta == pytest.approx(np.mean(per_lang))
     assert r.ci_low < r.delta < r.ci_high
+
+
+def _scipy_gap_p(gains: dict, group_of: dict) -> float:
+    """The oracle: scipy's exact independent-samples permutation test of |mean(low) − mean(high)|."""
+    low = np.array([gains[x] for x in sorted(gains) if group_of[x] == "low"])
+    high = np.array([gains[x] for x in sorted(gains) if group_of[x] != "low"])
+    res = stats.permutation_test(
+        (low, high),
+        lambda a, b, axis: np.abs(a.mean(axis=axis) - b.mean(axis=axis)),
+        permutation_type="independent",
+        n_resamples=np.inf,
+        alternative="greater",
+        vectorized=True,
+    )
+    return float(res.pvalue)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_group_gap_test_equals_scipys_exact_permutation_test(seed):
+    from xqg.evaluate.significance import group_gap_test
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 12))
+    n_low = int(rng.integers(2, n - 1))
+    values = rng.integers(-3, 4, n) / 7 if seed % 2 else rng.standard_normal(n)  # ties in half the cases
+    gains = {f"l{i:02d}": float(v) for i, v in enumerate(values)}
+    group_of = {x: "low" if i < n_low else "high" for i, x in enumerate(gains)}
+    got = group_gap_test(gains, group_of)
+    assert got["exact"] and got["n_assignments"] == math.comb(n, n_low)
+    assert got["p"] == pytest.approx(_scipy_gap_p(gains, group_of), abs=1e-12)

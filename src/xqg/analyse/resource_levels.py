@@ -50,13 +50,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xqg.errors import XqgError
+from xqg.evaluate.significance import group_gap_test
 from xqg.languages import (
     JOSHI_CITATION,
     JOSHI_CLASS_NAMES,
@@ -78,6 +78,9 @@ XQUAD_RKT_KS: tuple[int, ...] = (100, 500)
 XOR_RKT_KS: tuple[int, ...] = (2000, 5000)
 """The official XOR-Retrieve ks."""
 MRR_K = 10
+
+#: The low−high gap test with languages as units now lives in :mod:`xqg.evaluate.significance`.
+language_gap_test = group_gap_test
 
 # The classes, Wikipedia sizes and their sources live in :mod:`xqg.languages`; the old names stay.
 LANGUAGES = RESOURCE_LEVELS
@@ -426,61 +429,6 @@ def group_macro(
     }
 
 
-def language_gap_test(
-    gains: Mapping[str, float],
-    group_of: Mapping[str, str],
-    *,
-    max_enumerate: int = 200_000,
-    n_resamples: int = 10_000,
-    seed: int = 0,
-) -> dict[str, Any] | None:
-    """Is the mean gain of ``low`` languages different from that of ``high`` ones? Languages are the units.
-
-    Statistic: mean(low gains) − mean(high gains). Null: group labels are exchangeable among
-    languages; the two-sided p is the share of label assignments (same group sizes) whose |statistic|
-    is at least the observed one — exact by enumeration when there are at most ``max_enumerate``
-    assignments, else Monte Carlo with Phipson & Smyth's (1 + count) / (1 + n). ``None`` when a
-    group is empty.
-    """
-    langs = sorted(gains)
-    low = [x for x in langs if group_of[x] == "low"]
-    n, n_low = len(langs), len(low)
-    if n_low == 0 or n_low == n:
-        return None
-    g = np.array([gains[x] for x in langs], dtype=float)
-    total = float(g.sum())
-
-    def stat(low_sum: float, k: int) -> float:
-        return low_sum / k - (total - low_sum) / (n - k)
-
-    observed = stat(float(sum(gains[x] for x in low)), n_low)
-    tol = 1e-12 * max(1.0, float(np.abs(g).sum()))
-    n_assign = math.comb(n, n_low)
-    if n_assign <= max_enumerate:
-        count = sum(
-            1
-            for c in combinations(range(n), n_low)
-            if abs(stat(float(g[list(c)].sum()), n_low)) >= abs(observed) - tol
-        )
-        p, exact, used = count / n_assign, True, n_assign
-    else:
-        rng = np.random.default_rng(seed)
-        count = 0
-        for _ in range(n_resamples):
-            pick = rng.choice(n, size=n_low, replace=False)
-            count += abs(stat(float(g[pick].sum()), n_low)) >= abs(observed) - tol
-        p, exact, used = (1 + count) / (1 + n_resamples), False, n_resamples
-    return {
-        "gap_low_minus_high": observed,
-        "p": p,
-        "exact": exact,
-        "n_assignments": used,
-        "min_p": (1 / n_assign) if exact else None,
-        "n_low": n_low,
-        "n_high": n - n_low,
-    }
-
-
 def threshold_sensitivity(
     gains: Mapping[str, float], thresholds: Sequence[int] = (2, 3, 4, 5), *, seed: int = 0
 ) -> list[dict[str, Any]]:
@@ -489,7 +437,7 @@ def threshold_sensitivity(
     out = []
     for t in thresholds:
         group_of = {x: resource_group(x, t) for x in gains}
-        gap = language_gap_test(gains, group_of, seed=seed)
+        gap = group_gap_test(gains, group_of, seed=seed)
         if gap is None:
             continue
         low = [x for x in gains if group_of[x] == "low"]
@@ -612,7 +560,7 @@ def compare(
         out[metric] = {
             "per_language": per_language,
             "per_group": per_group,
-            "gap": language_gap_test(
+            "gap": group_gap_test(
                 gains,
                 {x: resource_group(x, high_min_class) for x in gains},
                 n_resamples=n_resamples,
