@@ -529,8 +529,14 @@ def _generated_info(gen_dir: Path | None, cfg: XnliConfig) -> dict[str, Any]:
         "langs": g.get("langs"),
         "dtype": g.get("dtype"),
         "counts": m.get("counts"),
-        "seconds": m.get("seconds"),
+        # wall time from the folder itself: its first file (config.json) to its manifest, written last
+        "seconds": _folder_seconds(gen_dir),
     }
+
+
+def _folder_seconds(folder: Path) -> float | None:
+    times = [p.stat().st_mtime for p in folder.iterdir() if p.is_file()]
+    return max(times) - min(times) if len(times) > 1 else None
 
 
 def _group_tests(

@@ -193,7 +193,9 @@ def seconds_table(summary: dict[str, Any]) -> str:
             lines.append(f"| {k} | {v:.0f} |")
     g = summary["generated"]
     if g.get("status") == "done" and g.get("seconds"):
-        lines.append(f"| generation (xqg generate, recorded in its manifest) | {g['seconds']} |")
+        lines.append(
+            f"| generation (xqg generate; its folder's first file to its manifest) | {g['seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
