@@ -461,6 +461,42 @@ def shared_prefixes(batch: Sequence[PreparedPrompt]) -> tuple[dict[str, list[int
     return groups, lcp
 
 
+#: Vocabulary chunk of :func:`top_k`'s first stage (fastest of 512/1024/2048 for 110 × 262k bf16).
+TOPK_CHUNK = 512
+
+
+def top_k(logits: torch.Tensor, k: int, chunk: int = TOPK_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest logits of each row and their token ids, ties ordered by token id.
+
+    Exact, in two stages for large vocabularies: the max of every ``chunk`` consecutive logits,
+    the ``k`` chunks with the largest maxima (they hold the ``k`` largest values), then top-k over
+    those ``k · chunk`` candidates. With Gemma's 262k tokens and 110 rows, ``torch.topk`` over the
+    whole row took 74 ms a step against 25 ms for the two stages (1 thread, bf16). Ties — common
+    in bf16 — are ordered by token id, so the sample a seed draws does not depend on how a topk
+    kernel happens to order equal values.
+    """
+    rows, vocab = logits.shape
+    m = vocab // chunk
+    if m < 4 * k:
+        values, index = logits.topk(k, dim=-1)
+    else:
+        head = logits[:, : m * chunk].view(rows, m, chunk)
+        best = head.amax(-1).topk(k, dim=-1).indices  # [rows, k] chunk numbers
+        cand = head.gather(1, best[:, :, None].expand(rows, k, chunk)).reshape(rows, k * chunk)
+        cidx = (best[:, :, None] * chunk + torch.arange(chunk, device=logits.device)).reshape(rows, -1)
+        if m * chunk < vocab:  # the tail that fills no whole chunk is always a candidate
+            tail = torch.arange(m * chunk, vocab, device=logits.device)
+            cand = torch.cat([cand, logits[:, m * chunk :]], dim=1)
+            cidx = torch.cat([cidx, tail.expand(rows, -1)], dim=1)
+        values, j = cand.topk(k, dim=-1)
+        index = cidx.gather(1, j)
+    # canonical order: value descending, token id ascending among equal values
+    by_id = index.argsort(dim=-1)
+    values, index = values.gather(1, by_id), index.gather(1, by_id)
+    by_value = values.float().argsort(dim=-1, descending=True, stable=True)
+    return values.gather(1, by_value), index.gather(1, by_value)
+
+
 class CausalGenerator(HFGenerator):
     """Decoder-only models: prompt → continuation up to the first newline, n samples per prompt."""
 
@@ -598,7 +634,7 @@ class CausalGenerator(HFGenerator):
             # Same distribution as generate's warpers (temperature → top-k → top-p), computed on
             # the k best logits instead of the whole vocabulary: with Gemma's 262k tokens and 40
             # rows, the full-vocabulary passes cost ~0.1 s per step on 2 CPU cores.
-            values, index = logits.topk(k, dim=-1)
+            values, index = top_k(logits, k)
             scores = self.warpers(None, values.float())  # top-k of k values is a no-op; ignores input_ids
             pick = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen)
             return index.gather(1, pick).squeeze(1)

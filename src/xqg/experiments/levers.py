@@ -1,0 +1,580 @@
+"""Quality levers of query generation on XQuAD dev, and the human-question oracle (issue 13).
+
+One over-generated folder (``xqg generate --n 20``, the 11 XQuAD target languages and English)
+is encoded once; every lever is a choice of *which* of those queries a passage vector fuses, and
+*how* (weights). Each lever's fusion (strategy and α) is tuned on the **dev** questions alone,
+exactly as ``xqg experiment xquad-xqg`` tunes its systems, and the table reports dev macro
+MRR@10 and the mean relative gain over the 11 non-English languages. No lever sees test data.
+
+* ``n`` — the first n samples per passage and language (the n-curve);
+* ``+en`` — English queries next to the cross-lingual ones;
+* ``dedup τ`` — drop a query whose cosine to an earlier kept query of its passage exceeds τ;
+* ``mmr k`` — per passage and language, k of the n queries by maximal marginal relevance
+  (relevance: cosine to the passage; redundancy: max cosine to the queries already picked, λ);
+* ``round trip ≤ d`` / ``round-trip best k`` — keep the queries that find their own passage
+  within the top d of the plain index, or the k per passage-language that rank it best
+  (no labels: a generated query and its source passage);
+* ``drop outliers q`` — drop the share q of a passage's queries least similar to their mean;
+* ``weights τ`` — weight each query by softmax(cos(q, p) / τ) over its passage's queries.
+
+The **oracle** (:func:`oracle_scores`) uses XQuAD's own human questions about each paragraph in
+the 11 languages as the generated queries and leaves every language version of the question
+being scored out of its gold passage's vector, so it measures what human-written coverage adds
+with the same fusion, without leaking the answer. It is tuned on dev and reported on test
+beside the generator.
+
+    python -m xqg.experiments.levers CONFIG --generated DIR --report-dir reports/xquad-levers
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xqg.augment import accumulate, get_fusion
+from xqg.config import ExperimentConfig
+from xqg.experiments.augmentation import (
+    CorpusVectors,
+    SplitVectors,
+    _load_corpus_vectors,
+    _load_split,
+    macro,
+    rank_metric,
+)
+from xqg.search import ranks_in_scores
+
+Selection = tuple[np.ndarray, np.ndarray | None]  # (mask over generated rows, weights or None)
+
+
+@dataclass
+class Lever:
+    name: str
+    family: str
+    select: Callable[[CorpusVectors], Selection]
+
+
+# --- selections ----------------------------------------------------------------------------------
+
+
+def _groups(keys: np.ndarray) -> list[np.ndarray]:
+    """Row indices grouped by ``keys`` (stable, in row order within each group); key -1 = unselected."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    cuts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True])
+    groups = [order[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return [g for g in groups if keys[g[0]] >= 0]
+
+
+def _cos_to_passage(cv: CorpusVectors) -> np.ndarray:
+    p = cv.passages.astype(np.float32)
+    return np.einsum("ij,ij->i", cv.gen, p[cv.gen_row])
+
+
+def _pl_keys(cv: CorpusVectors, mask: np.ndarray) -> np.ndarray:
+    """A key per generated row for its (passage, language) pair; -1 outside ``mask``."""
+    codes = {lang: i for i, lang in enumerate(sorted(set(cv.gen_lang.tolist())))}
+    lang_code = np.array([codes[x] for x in cv.gen_lang], dtype=np.int64)
+    keys = cv.gen_row * len(codes) + lang_code
+    return np.where(mask, keys, -1)
+
+
+def first_n(cv: CorpusVectors, n: int, langs: Sequence[str]) -> np.ndarray:
+    return cv.select(langs=langs, n=n)
+
+
+def dedup(cv: CorpusVectors, base: np.ndarray, tau: float) -> np.ndarray:
+    """Greedy in sample order within each passage (all languages): drop cos > τ to a kept query."""
+    keep = np.zeros_like(base)
+    keys = np.where(base, cv.gen_row, -1)
+    for rows in _groups(keys):
+        rows = rows[np.lexsort((cv.gen_lang[rows].astype(str), cv.gen_sample[rows]))]
+        sims = cv.gen[rows] @ cv.gen[rows].T
+        kept: list[int] = []
+        for i in range(len(rows)):
+            if not kept or sims[i, kept].max() <= tau:
+                kept.append(i)
+        keep[rows[kept]] = True
+    return keep
+
+
+def mmr(cv: CorpusVectors, base: np.ndarray, k: int, lam: float) -> np.ndarray:
+    """Per passage and language, ``k`` queries by maximal marginal relevance."""
+    rel = _cos_to_passage(cv)
+    keep = np.zeros_like(base)
+    keys = _pl_keys(cv, base)
+    for rows in _groups(keys):
+        if len(rows) <= k:
+            keep[rows] = True
+            continue
+        sims = cv.gen[rows] @ cv.gen[rows].T
+        picked = [int(np.argmax(rel[rows]))]
+        while len(picked) < k:
+            red = sims[:, picked].max(axis=1)
+            gain = lam * rel[rows] - (1 - lam) * red
+            gain[picked] = -np.inf
+            picked.append(int(np.argmax(gain)))
+        keep[rows[picked]] = True
+    return keep
+
+
+def round_trip_best(cv: CorpusVectors, base: np.ndarray, k: int) -> np.ndarray:
+    """Per passage and language, the ``k`` queries that rank their own passage best (then by cos)."""
+    rel = _cos_to_passage(cv)
+    keep = np.zeros_like(base)
+    keys = _pl_keys(cv, base)
+    for rows in _groups(keys):
+        order = np.lexsort((-rel[rows], cv.gen_rank[rows]))
+        keep[rows[order[:k]]] = True
+    return keep
+
+
+def drop_outliers(cv: CorpusVectors, base: np.ndarray, share: float) -> np.ndarray:
+    """Per passage, drop the ``share`` of its queries with the lowest cosine to their mean."""
+    keep = base.copy()
+    keys = np.where(base, cv.gen_row, -1)
+    for rows in _groups(keys):
+        centroid = cv.gen[rows].mean(axis=0)
+        sim = cv.gen[rows] @ centroid
+        n_drop = int(round(share * len(rows)))
+        if n_drop:
+            keep[rows[np.argsort(sim, kind="stable")[:n_drop]]] = False
+    return keep
+
+
+def passage_weights(cv: CorpusVectors, base: np.ndarray, tau: float) -> np.ndarray:
+    """softmax(cos(q, p) / τ) over each passage's selected queries, scaled to sum to their count."""
+    rel = _cos_to_passage(cv).astype(np.float64)
+    w = np.zeros(len(rel))
+    keys = np.where(base, cv.gen_row, -1)
+    for rows in _groups(keys):
+        z = np.exp((rel[rows] - rel[rows].max()) / tau)
+        w[rows] = len(rows) * z / z.sum()
+    return w
+
+
+def default_levers(cv: CorpusVectors, n_max: int, langs: Sequence[str]) -> list[Lever]:
+    """The lever table: n-curve, English, dedup, MMR, round trip, outliers, weights."""
+    langs = list(langs)
+    full = first_n(cv, n_max, langs)
+    specs: list[tuple[str, str, Callable[[CorpusVectors], Selection]]] = [
+        (f"n={k}", "coverage: n", lambda c, k=k: (first_n(c, k, langs), None))
+        for k in (1, 2, 5, 10, 20, 40)
+        if k <= n_max
+    ]
+    if "en" in set(cv.gen_lang.tolist()):
+        specs += [
+            (f"n={k} +en", "English queries", lambda c, k=k: (first_n(c, k, [*langs, "en"]), None))
+            for k in sorted({5, n_max})
+        ]
+    specs += [(f"dedup cos>{t:g}", "near-duplicates", lambda c, t=t: (dedup(c, full, t), None))
+              for t in (0.97, 0.93, 0.9, 0.85)]  # fmt: skip
+    specs += [(f"mmr {k} of {n_max}, λ={lam:g}", "diverse subset",
+               lambda c, k=k, lam=lam: (mmr(c, full, k, lam), None))
+              for k in (5, 10) for lam in (0.5, 0.7)]  # fmt: skip
+    specs += [(f"round trip ≤ {d}", "selection: round trip", lambda c, d=d: (full & (c.gen_rank <= d), None))
+              for d in (1, 3, 10)]  # fmt: skip
+    specs += [(f"round-trip best {k} of {n_max}", "selection: round trip",
+               lambda c, k=k: (round_trip_best(c, full, k), None)) for k in (5, 10)]  # fmt: skip
+    specs += [(f"drop outliers {q:g}", "fusion: outliers", lambda c, q=q: (drop_outliers(c, full, q), None))
+              for q in (0.1, 0.25)]  # fmt: skip
+    specs += [(f"weights softmax(cos/{t:g})", "fusion: weights",
+               lambda c, t=t: (full, passage_weights(c, full, t))) for t in (0.02, 0.05, 0.1)]  # fmt: skip
+    return [Lever(name, family, fn) for name, family, fn in specs]
+
+
+# --- scoring -------------------------------------------------------------------------------------
+
+
+def fused_passages(
+    cv: CorpusVectors, mask: np.ndarray, weights: np.ndarray | None, strategy: str, alpha: float
+) -> np.ndarray:
+    q_sum = np.zeros_like(cv.passages)
+    q_count: np.ndarray = np.zeros(len(cv.pids), dtype=np.float64)
+    rows = cv.gen_row[mask]
+    vecs = cv.gen[mask]
+    if weights is None:
+        accumulate(q_sum, q_count, rows, vecs)
+    else:
+        w = weights[mask]
+        np.add.at(q_sum, rows, vecs * w[:, None])
+        np.add.at(q_count, rows, w)
+    return get_fusion(strategy)(cv.passages, q_sum, q_count, float(alpha)).astype(np.float32)
+
+
+def _per_query(split: SplitVectors, fused: np.ndarray, metric: str) -> np.ndarray:
+    return rank_metric(ranks_in_scores(split.vectors @ fused.T, split.gold), metric)
+
+
+def rel_gain(per_query: np.ndarray, base: np.ndarray, langs: np.ndarray) -> float:
+    """Mean over non-English languages of (system − baseline) / baseline."""
+    out = []
+    for lang in dict.fromkeys(langs.tolist()):
+        if lang == "en":
+            continue
+        m = langs == lang
+        out.append(per_query[m].mean() / base[m].mean() - 1.0)
+    return float(np.mean(out))
+
+
+def tune_selection(
+    cv: CorpusVectors,
+    dev: SplitVectors,
+    sel: Selection,
+    strategies: Sequence[str],
+    alphas: Sequence[float],
+    metric: str,
+) -> dict[str, Any]:
+    """Best (strategy, α) of one selection on dev, by macro ``metric``."""
+    mask, weights = sel
+    best: dict[str, Any] | None = None
+    for strategy in strategies:
+        for alpha in alphas:
+            pq = _per_query(dev, fused_passages(cv, mask, weights, strategy, alpha), metric)
+            score = macro(pq, dev.langs)
+            if best is None or round(score, 12) > round(best["score"], 12):
+                best = {"strategy": strategy, "alpha": float(alpha), "score": score, "per_query": pq}
+    assert best is not None
+    return best
+
+
+# --- the human-question oracle -------------------------------------------------------------------
+
+
+@dataclass
+class HumanQuestions:
+    """Every XQuAD question (all splits) in the generator's languages, encoded as generated queries."""
+
+    vectors: np.ndarray
+    row: np.ndarray  # corpus row of the paragraph it asks about
+    group: np.ndarray  # the SQuAD id: the same question in every language
+
+
+def oracle_scores(
+    split: SplitVectors,
+    split_group: np.ndarray,
+    cv: CorpusVectors,
+    human: HumanQuestions,
+    strategy: str,
+    alpha: float,
+    extra: Selection | None = None,
+) -> np.ndarray:
+    """Query × passage scores with human questions fused, leaving the scored question's group out.
+
+    ``extra`` adds generated queries (mask, weights=None) to every passage as well.
+    """
+    d = cv.passages.shape[1]
+    q_sum = np.zeros_like(cv.passages)
+    q_count = np.zeros(len(cv.pids), dtype=np.float64)
+    accumulate(q_sum, q_count, human.row, human.vectors)
+    if extra is not None:
+        accumulate(q_sum, q_count, cv.gen_row[extra[0]], cv.gen[extra[0]])
+    fuse = get_fusion(strategy)
+    fused = fuse(cv.passages, q_sum, q_count, alpha).astype(np.float32)
+    scores = split.vectors @ fused.T
+    # the gold passage of each scored question, without that question in any language
+    codes = {g: i for i, g in enumerate(dict.fromkeys(human.group.tolist()))}
+    hg = np.array([codes[g] for g in human.group])
+    g_sum = np.zeros((len(codes), d))
+    g_cnt = np.zeros(len(codes))
+    np.add.at(g_sum, hg, human.vectors.astype(np.float64))
+    np.add.at(g_cnt, hg, 1.0)
+    sg = np.array([codes.get(g, -1) for g in split_group])
+    has = sg >= 0
+    gold = split.gold
+    s_sum = q_sum[gold].copy()
+    s_cnt = q_count[gold].copy()
+    s_sum[has] -= g_sum[sg[has]]
+    s_cnt[has] -= g_cnt[sg[has]]
+    own = fuse(cv.passages[gold], s_sum, s_cnt, alpha).astype(np.float32)
+    scores[np.arange(len(gold)), gold] = np.einsum("ij,ij->i", split.vectors, own)
+    return scores
+
+
+def load_human_questions(
+    cfg: ExperimentConfig, cv: CorpusVectors, langs: Sequence[str], out: Path
+) -> HumanQuestions:
+    """Encode XQuAD's questions (all splits) in ``langs`` like generated queries (max length 32)."""
+    from xqg.data.benchmarks.xquad import load_xquad
+    from xqg.encode import EmbeddingShards, encode_queries
+    from xqg.models.encoder import BiEncoder
+
+    bench = load_xquad(list(langs), split="all")
+    row_of = {pid: i for i, pid in enumerate(cv.pids)}
+    qs = bench.all_queries()
+    enc = BiEncoder(cfg.encoder).with_settings(query_max_length=cfg.augment.query_max_length)
+    encode_queries(qs, out / "human-questions-emb", encoder=enc, show_progress=False)
+    ids, vecs = EmbeddingShards.open(out / "human-questions-emb").load()
+    index = {q: i for i, q in enumerate(ids)}
+    take = np.array([index[q.id] for q in qs])
+    return HumanQuestions(
+        vectors=np.ascontiguousarray(vecs[take], dtype=np.float32),
+        row=np.array([row_of[next(iter(bench.qrels[q.id]))] for q in qs], dtype=np.int64),
+        group=np.array([q.id.rsplit("-", 1)[0] if "-" in q.id else q.id for q in qs], dtype=object),
+    )
+
+
+# --- the study -----------------------------------------------------------------------------------
+
+
+def prepare(
+    cfg: ExperimentConfig, gen_dir: Path, out: Path, *, show_progress: bool = True
+) -> tuple[Any, ...]:
+    """Benchmark, corpus and question vectors, and every generated query of ``gen_dir`` encoded."""
+    from xqg.data.benchmarks.xquad import build_xquad, load_xquad
+    from xqg.encode import encode_corpus, encode_generated_queries, encode_queries
+    from xqg.generate import store
+    from xqg.io import read_manifest
+    from xqg.models.encoder import BiEncoder
+
+    a = cfg.augment
+    assert a is not None
+    langs = list(cfg.langs)
+    out.mkdir(parents=True, exist_ok=True)
+    build_xquad(out / "benchmark", langs, split="all")
+    dev_b, test_b = load_xquad(langs, split=a.tune_split), load_xquad(langs, split=a.eval_split)
+    corpus = dev_b.corpus
+    row_of = {p.id: i for i, p in enumerate(corpus)}
+    encoder = BiEncoder(cfg.encoder)
+    encode_corpus(
+        iter(corpus),
+        out / "embeddings",
+        encoder=encoder,
+        shard_size=cfg.shard_size,
+        total=len(corpus),
+        show_progress=show_progress,
+    )
+    for name, b in ((a.tune_split, dev_b), (a.eval_split, test_b)):
+        encode_queries(b.all_queries(), out / f"queries-{name}", encoder=encoder, show_progress=show_progress)
+    gcfg = read_manifest(gen_dir, stage=store.STAGE)["config"]["generator"]
+    encode_generated_queries(
+        gen_dir,
+        out / "generated-emb-all",
+        encoder=encoder.with_settings(query_max_length=a.query_max_length),
+        show_progress=show_progress,
+    )
+    cv = _load_corpus_vectors(out / "embeddings", out / "generated-emb-all")
+    dev = _load_split(out / f"queries-{a.tune_split}", dev_b, row_of, a.tune_split)
+    test = _load_split(out / f"queries-{a.eval_split}", test_b, row_of, a.eval_split)
+    return cv, dev, test, gcfg
+
+
+def _group_of(split: SplitVectors) -> np.ndarray:
+    return np.array([q.rsplit("-", 1)[0] for q in split.qids], dtype=object)
+
+
+def run_levers(
+    cfg: ExperimentConfig,
+    gen_dir: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    report_dir: str | Path | None = None,
+    show_progress: bool = True,
+    log: Callable[[str], Any] = print,
+) -> dict[str, Any]:
+    """Score every lever on dev; write ``levers.json`` and ``levers.md`` to ``report_dir``."""
+    from xqg.evaluate.tables import LanguageTable
+
+    a = cfg.augment
+    assert a is not None
+    gen_dir = Path(gen_dir)
+    out = Path(out_dir or cfg.out_dir)
+    rep = Path(report_dir or out / "levers")
+    t0 = time.perf_counter()
+    cv, dev, test, gcfg = prepare(cfg, gen_dir, out, show_progress=show_progress)
+    metric = a.tune_metric
+    targets = [x for x in cfg.langs if x != "en"]
+    n_max = int(gcfg["n"])
+    strategies = list(a.strategies)
+    alphas = list(a.alphas)
+    base_dev = rank_metric(ranks_in_scores(dev.vectors @ cv.passages.astype(np.float32).T, dev.gold), metric)
+    base_test = rank_metric(
+        ranks_in_scores(test.vectors @ cv.passages.astype(np.float32).T, test.gold), metric
+    )
+    rows: list[dict[str, Any]] = [
+        {
+            "lever": "baseline",
+            "family": "–",
+            "queries": 0.0,
+            "dev": macro(base_dev, dev.langs),
+            "dev_gain": 0.0,
+        }
+    ]
+    levers = default_levers(cv, n_max, targets)
+    for lever in levers:
+        t = time.perf_counter()
+        sel = lever.select(cv)
+        best = tune_selection(cv, dev, sel, strategies, alphas, metric)
+        row = {
+            "lever": lever.name,
+            "family": lever.family,
+            "queries": float(sel[0].sum()) / len(cv.pids),
+            "strategy": best["strategy"],
+            "alpha": best["alpha"],
+            "dev": best["score"],
+            "dev_gain": rel_gain(best["per_query"], base_dev, dev.langs),
+            "dev_by_lang": {x: float(best["per_query"][dev.langs == x].mean()) for x in dev.lang_list()},
+            "seconds": time.perf_counter() - t,
+        }
+        rows.append(row)
+        log(
+            f"dev {lever.name:32s} {row['dev']:.4f} ({row['dev_gain']:+.2%}) "
+            f"{best['strategy']} α={best['alpha']:g}"
+        )
+
+    # the human-question oracle, tuned on dev, reported on dev and test
+    human = load_human_questions(cfg, cv, targets, out)
+    oracle_rows = []
+    full = first_n(cv, n_max, targets)
+    for name, extra in (
+        ("human questions (leave-one-out)", None),
+        (f"human + generated n={n_max}", (full, None)),
+    ):
+        best = None
+        for strategy in strategies:
+            for alpha in alphas:
+                pq = rank_metric(
+                    ranks_in_scores(
+                        oracle_scores(dev, _group_of(dev), cv, human, strategy, alpha, extra), dev.gold
+                    ),
+                    metric,
+                )
+                s = macro(pq, dev.langs)
+                if best is None or round(s, 12) > round(best[0], 12):
+                    best = (s, strategy, alpha, pq)
+        assert best is not None
+        pq_test = rank_metric(
+            ranks_in_scores(
+                oracle_scores(test, _group_of(test), cv, human, best[1], best[2], extra), test.gold
+            ),
+            metric,
+        )
+        oracle_rows.append(
+            {
+                "system": name,
+                "strategy": best[1],
+                "alpha": best[2],
+                "dev": best[0],
+                "dev_gain": rel_gain(best[3], base_dev, dev.langs),
+                "test_per_query": pq_test,
+            }
+        )
+        log(f"oracle {name}: dev {best[0]:.4f}, test {macro(pq_test, test.langs):.4f}")
+    qid_lang = dict(zip(test.qids, test.langs.tolist(), strict=True))
+    base_vals = {metric: dict(zip(test.qids, base_test.tolist(), strict=True))}
+    tables = {
+        r["system"]: LanguageTable.build(
+            {metric: dict(zip(test.qids, r.pop("test_per_query").tolist(), strict=True))},
+            qid_lang,
+            langs=list(cfg.langs),
+            baseline=base_vals,
+            test=a.significance,
+            title=f"{r['system']}: {r['strategy']}, α={r['alpha']:g}",
+        )
+        for r in oracle_rows
+    }
+    for r in oracle_rows:
+        r.update(_table_summary(tables[r["system"]], metric))
+    summary = {
+        "generated": gen_dir.name,
+        "generator": {
+            k: gcfg.get(k) for k in ("model", "langs", "n", "top_k", "top_p", "temperature", "seed")
+        },
+        "metric": metric,
+        "tune_split": a.tune_split,
+        "eval_split": a.eval_split,
+        "dev_queries": len(dev.qids),
+        "test_queries": len(test.qids),
+        "strategies": strategies,
+        "alphas": alphas,
+        "levers": rows,
+        "oracle": oracle_rows,
+        "seconds": time.perf_counter() - t0,
+    }
+    write_levers_report(rep, summary, tables)
+    return summary
+
+
+def _table_summary(table: Any, metric: str, level: float = 0.05) -> dict[str, Any]:
+    """Test avg, mean relative gain (non-en), significant gains and losses of a compared table."""
+    from xqg.experiments.augmentation import _significant
+
+    rows = {r.label: r for r in table.rows}
+    langs = [x for x in rows if x not in ("avg", "micro")]
+    non_en = [x for x in langs if x != "en"]
+    rel = [rows[x].delta[metric] / (rows[x].values[metric] - rows[x].delta[metric]) for x in non_en]
+    return {
+        "test": rows["avg"].values[metric],
+        "test_gain": float(np.mean(rel)),
+        "significant_gains": [x for x in non_en if _significant(rows[x], metric, level, +1)],
+        "significant_losses": [x for x in langs if _significant(rows[x], metric, level, -1)],
+    }
+
+
+def write_levers_report(rep: Path, summary: dict[str, Any], tables: dict[str, Any]) -> None:
+    from xqg.io import atomic_text_writer
+
+    rep.mkdir(parents=True, exist_ok=True)
+    m = summary["metric"]
+    lines = [
+        "# Query-generation levers on XQuAD dev (issue 13)",
+        "",
+        f"Generated folder: `{summary['generated']}` ({summary['generator']}). Every lever picks which of "
+        "these queries a passage vector fuses; its strategy and α are tuned on the "
+        f"**{summary['tune_split']}** "
+        f"questions ({summary['dev_queries']}) over {summary['strategies']} × α ∈ {summary['alphas']}. "
+        f"Numbers are dev macro {m} (12 languages) and the mean relative gain over the 11 non-English ones.",
+        "",
+        "Regenerate: `python -m xqg.experiments.levers CONFIG --generated DIR --report-dir DIR`",
+        "",
+        f"| lever | family | queries / passage | fusion | dev {m} | dev gain (non-en) |",
+        "|---|---|---:|---|---:|---:|",
+    ]
+    for r in summary["levers"]:
+        fusion = f"{r['strategy']}, α={r['alpha']:g}" if "strategy" in r else "–"
+        lines.append(
+            f"| {r['lever']} | {r['family']} | {r['queries']:.1f} | {fusion} | {r['dev']:.4f} "
+            f"| {r['dev_gain']:+.2%} |"
+        )
+    lines += ["", "## Human-question oracle (leave-one-out), tuned on dev, reported on test", ""]
+    for r in summary["oracle"]:
+        lines += [
+            f"### {r['system']}",
+            "",
+            f"dev {m} {r['dev']:.4f} ({r['dev_gain']:+.2%}); fusion {r['strategy']}, "
+            f"α={r['alpha']:g}. Test {r['test']:.4f} ({r['test_gain']:+.2%}), significant gains in "
+            f"{len(r['significant_gains'])}/11, losses: {', '.join(r['significant_losses']) or 'none'}.",
+            "",
+            tables[r["system"]].to_markdown(),
+            "",
+        ]
+    with atomic_text_writer(rep / "levers.md") as fh:
+        fh.write("\n".join(lines) + "\n")
+    with atomic_text_writer(rep / "levers.json") as fh:
+        json.dump({k: v for k, v in summary.items()}, fh, indent=1, default=str)
+        fh.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    from xqg.config import load_experiment
+    from xqg.pipeline import packaged_config
+
+    ap = argparse.ArgumentParser(prog="python -m xqg.experiments.levers", description=__doc__.split("\n")[0])
+    ap.add_argument("config", help="experiment file (xquad-xqg style) or a packaged name")
+    ap.add_argument("--generated", required=True, help="over-generated `xqg generate` folder")
+    ap.add_argument("--out", default=None, help="work folder (default: the config's out_dir)")
+    ap.add_argument("--report-dir", default=None)
+    args = ap.parse_args(argv)
+    cfg = load_experiment(packaged_config(args.config))
+    run_levers(cfg, args.generated, out_dir=args.out, report_dir=args.report_dir)
+
+
+if __name__ == "__main__":
+    main()
