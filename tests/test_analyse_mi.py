@@ -21,21 +21,23 @@ from xqg.analyse.mutual_information import (
     ParallelQuestions,
     Settings,
     estimate_query_passage,
+    load_parallel,
+    load_query_passage,
+    run_mutual_information,
+)
+from xqg.errors import XqgError
+from xqg.evaluate.mutual_information import (
     gold_entropy,
     infonce_bound,
     infonce_curve,
     ksg_mi,
     ksg_pca_mi,
     linear_cka,
-    load_parallel,
-    load_query_passage,
     pca_reduce,
     retrieval_infonce_curve,
     retrieval_top1,
-    run_mutual_information,
     translation_top1,
 )
-from xqg.errors import XqgError
 
 
 def _gaussian(n: int, d: int, rho: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

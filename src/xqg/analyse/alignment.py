@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from xqg.analyse.common import SystemSpec, load_vectors, write_analysis
+from xqg.analyse.common import SystemSpec, fmt_p, load_vectors, save_figure, write_analysis
 from xqg.errors import DataFormatError, XqgError
-from xqg.io import atomic_path, read_json
+from xqg.evaluate.mutual_information import unit_rows
+from xqg.io import read_json
 
 NAME = "alignment"
 QUESTION = (
@@ -116,13 +117,6 @@ def _stats(r: AlignmentResult) -> dict[str, Any]:
     return out
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (float64); a zero row stays zero, so its cosines are 0."""
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def cosine_alignment(
     queries: np.ndarray,
     passages: np.ndarray,
@@ -160,7 +154,7 @@ def cosine_alignment(
     if not (np.isfinite(q).all() and np.isfinite(p).all()):
         raise XqgError("queries or passages contain NaN or infinite values")
 
-    qn, pn = _unit_rows(q), _unit_rows(p)
+    qn, pn = unit_rows(q), unit_rows(p)
     p64 = p.astype(np.float64)
     gold_cos = np.empty(n)
     best_wrong = np.empty(n)
@@ -310,16 +304,6 @@ def _deltas(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
     return {f"delta_{k}": float(a[k] - b[k]) for k in a if k != "n"}
 
 
-def _p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _p_eq(p: float | None) -> str:
-    return "p = –" if p is None else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
-
-
 def _trend(deltas: Sequence[float]) -> str:
     if all(d > 0 for d in deltas):
         return "rises"
@@ -349,7 +333,9 @@ def headline(summaries: dict[str, Any], comparisons: dict[str, Any], reference: 
                 f"{sum(1 for d in comparisons[lb]['by_lang'].values() if d[f'delta_{key}'] > 0)}/{n_langs}"
                 for lb in labels
             )
-            ps = ", ".join(_p_eq(comparisons[lb]["macro"][f"{test}_test"]["p_permutation"]) for lb in labels)
+            ps = ", ".join(
+                fmt_p(comparisons[lb]["macro"][f"{test}_test"]["p_permutation"], eq=True) for lb in labels
+            )
             text += f"; higher in {ups} languages; macro test {ps}"
         return text + ")"
 
@@ -411,9 +397,7 @@ def plot_histograms(hist: dict[str, Any], quantity: str, title: str, path: Path)
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _table(
@@ -433,7 +417,7 @@ def _table(
             c = pick(comparisons[lb])
             p = c[f"{test}_test"]["p_permutation"]
             star = "*" if p is not None and p < 0.05 else ""
-            row += [format(pick(summaries[lb])[key], fmt), f"{c[f'delta_{key}']:+{fmt}}{star}", _p(p)]
+            row += [format(pick(summaries[lb])[key], fmt), f"{c[f'delta_{key}']:+{fmt}}{star}", fmt_p(p)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

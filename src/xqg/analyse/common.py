@@ -9,11 +9,18 @@ looks finished):
 
 Vectors come from the folders an ``xqg experiment`` run leaves (``embeddings/`` = plain passages,
 ``fused-<system>/`` = passages fused with generated queries, ``queries-<split>/`` = questions),
-named on the command line as ``LABEL=FOLDER[:SYSTEM]``.
+named on the command line as ``LABEL=FOLDER[:SYSTEM]``; encoders as ``LABEL=SPEC[@PASSAGE_SPEC]``
+(:class:`ModelSpec`).
+
+Rendering helpers every analysis uses, so tables, figures and p-values look the same in all of
+them: :func:`md_table`, :func:`save_figure`, :func:`fmt_p`. An analysis module has ``compute()``
+(plain, JSON-ready data) and ``render()`` (headline, Markdown body and figures from that data).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from xqg.errors import XqgError
-from xqg.io import atomic_open, write_json, write_manifest
+from xqg.io import atomic_open, atomic_path, write_json, write_manifest
 
 STAGE = "analysis"
 
@@ -99,3 +106,57 @@ def load_vectors(folder: str | Path) -> tuple[list[str], np.ndarray]:
 
     ids, vecs = EmbeddingShards.open(folder).load()
     return ids, np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``LABEL=SPEC[@PASSAGE_SPEC]``: an encoder (and optionally a separate passage tower)."""
+
+    label: str
+    model: str
+    passage_model: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        label, sep, rest = text.partition("=")
+        if not sep or not label.strip() or not rest.strip():
+            raise XqgError(f"expected LABEL=SPEC[@PASSAGE_SPEC], got '{text}'")
+        model, at, passage = rest.partition("@")
+        if not model.strip() or (at and not passage.strip()):
+            raise XqgError(f"expected LABEL=SPEC[@PASSAGE_SPEC], got '{text}'")
+        return cls(label.strip(), model.strip(), passage.strip() or None)
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+def fmt_p(p: float | None, *, none: str = "–", eq: bool = False) -> str:
+    """A p-value as the analyses print it: ``<0.001`` or three decimals; ``none`` for None/NaN.
+
+    ``eq`` writes it as a clause: ``p < 0.001``, ``p = 0.042``, ``p = –``.
+    """
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return f"p = {none}" if eq else none
+    if p < 0.001:
+        return "p < 0.001" if eq else "<0.001"
+    return f"p = {p:.3f}" if eq else f"{p:.3f}"
+
+
+def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str | None = None) -> list[str]:
+    """Lines of a Markdown table. ``align``: one letter per column, ``l`` (``---``) or ``r`` (``---:``);
+    default: the first column left, the others right. Cells are written with ``str``."""
+    align = align or "l" + "r" * (len(header) - 1)
+    if len(align) != len(header):
+        raise ValueError(f"{len(header)} columns but alignment {align!r}")
+    lines = ["| " + " | ".join(header) + " |", "|" + "".join("---:|" if a == "r" else "---|" for a in align)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 100) -> None:
+    """Write a matplotlib figure as PNG atomically (temp name, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from xqg.analyse.common import SystemSpec, load_vectors, write_analysis
+from xqg.analyse.common import ModelSpec, SystemSpec, load_vectors, save_figure, write_analysis
 from xqg.analyse.noise import (
     DEFAULT_WEIGHTS,
     corrupt_queries,
@@ -74,25 +74,6 @@ _QUERY_ONLY = ("query_prefix", "query_max_length")
 
 # ----------------------------------------------------------------------------------------------
 # What is compared.
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """``LABEL=SPEC[@PASSAGE_SPEC]``: an encoder (and optionally a separate passage tower)."""
-
-    label: str
-    model: str
-    passage_model: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ModelSpec:
-        label, sep, rest = text.partition("=")
-        if not sep or not label.strip() or not rest.strip():
-            raise XqgError(f"expected LABEL=SPEC[@PASSAGE_SPEC], got '{text}'")
-        model, at, passage = rest.partition("@")
-        if not model.strip() or (at and not passage.strip()):
-            raise XqgError(f"expected LABEL=SPEC[@PASSAGE_SPEC], got '{text}'")
-        return cls(label.strip(), model.strip(), passage.strip() or None)
 
 
 @dataclass
@@ -837,9 +818,7 @@ def _plot(out: Path, data: dict[str, Any]) -> list[str]:
     fig.suptitle("Retrieval quality vs query misspelling rate")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     names = ["misspellings-curves.png"]
-    with atomic_path(out / names[0]) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, out / names[0])
 
     if "xquad" in data["means"]:
         groups = [g for g in next(iter(data["means"]["xquad"].values())) if g not in ("non-en", "all")]
@@ -861,9 +840,7 @@ def _plot(out: Path, data: dict[str, Any]) -> list[str]:
             fig.supxlabel("noise rate (% of letters edited)")
             fig.tight_layout()
             names.append("misspellings-xquad-languages.png")
-            with atomic_path(out / names[1]) as tmp:
-                fig.savefig(tmp, dpi=100, format="png")
-            plt.close(fig)
+            save_figure(fig, out / names[1])
     return names
 
 

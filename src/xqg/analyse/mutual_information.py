@@ -56,29 +56,22 @@ from typing import Any
 
 import numpy as np
 
-from xqg.analyse.common import SystemSpec, load_vectors, write_analysis
+from xqg.analyse.common import ModelSpec, SystemSpec, load_vectors, save_figure, write_analysis
 from xqg.errors import XqgError
-from xqg.evaluate.mutual_information import (  # noqa: F401 - re-exported: their old import path
+from xqg.evaluate.mutual_information import (
     DEFAULT_TAU,
     DEFAULT_TAUS,
-    _gold_rows,
-    _hsic_u,
-    _pair,
-    _query_passage_cosines,
-    _unit_rows,
-    cosine_matrix,
     gold_entropy,
-    infonce_bound,
+    gold_rows,
     infonce_curve,
-    ksg_mi,
     ksg_pca_mi,
     linear_cka,
-    pca_reduce,
+    paired_rows,
     retrieval_infonce_curve,
     retrieval_top1,
     translation_top1,
+    unit_rows,
 )
-from xqg.io import atomic_path
 
 NAME = "mutual-information"
 QUESTION = (
@@ -139,7 +132,7 @@ class Settings:
 
 def estimate_pair(x: np.ndarray, y: np.ndarray, settings: Settings = Settings()) -> dict[str, Any]:
     """Every estimator for one paired sample ``(x_i, y_i)`` (English, language X)."""
-    x, y = _pair(x, y, min_rows=max(settings.k + 2, settings.pca_dim + 1, 4))
+    x, y = paired_rows(x, y, min_rows=max(settings.k + 2, settings.pca_dim + 1, 4))
     curve = infonce_curve(x, y, tuple(dict.fromkeys((settings.tau, *settings.taus))))
     best_tau = max(curve, key=curve.__getitem__)
     perm = np.random.default_rng(settings.seed).permutation(x.shape[0])
@@ -177,10 +170,10 @@ def estimate_query_passage(
     p = np.asarray(passages, dtype=np.float64)
     if q.ndim != 2 or p.ndim != 2 or q.shape[1] != p.shape[1]:
         raise XqgError(f"queries and passages must be 2-d with one dimension, got {q.shape} and {p.shape}")
-    q, p = _unit_rows(q), _unit_rows(p)
-    g = _gold_rows(gold, q.shape[0], p.shape[0])
+    q, p = unit_rows(q), unit_rows(p)
+    g = gold_rows(gold, q.shape[0], p.shape[0])
     y = p[g]
-    x, y = _pair(q, y, min_rows=max(settings.k + 2, settings.pca_dim + 1, 4))
+    x, y = paired_rows(q, y, min_rows=max(settings.k + 2, settings.pca_dim + 1, 4))
     curve = retrieval_infonce_curve(q, p, g, tuple(dict.fromkeys((settings.tau, *settings.taus))))
     best_tau = max(curve, key=curve.__getitem__)
     entropy = gold_entropy(g)
@@ -207,23 +200,6 @@ def estimate_query_passage(
 
 
 # -- data and models -----------------------------------------------------------------------------
-
-
-@dataclass
-class ModelSpec:
-    """``LABEL=SPEC[@PASSAGE_SPEC]``; only the query tower (SPEC) is used here."""
-
-    label: str
-    model: str
-    passage_model: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ModelSpec:
-        label, sep, rest = text.partition("=")
-        model, _, passage = rest.partition("@")
-        if not sep or not label or not model:
-            raise XqgError(f"expected LABEL=SPEC[@PASSAGE_SPEC], got '{text}'")
-        return cls(label, model, passage or None)
 
 
 @dataclass
@@ -580,9 +556,7 @@ def plot(
         ax.grid(axis="y", alpha=0.3)
     axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _markdown_table(tab: dict[str, dict[str, float]], fmt: str) -> str:

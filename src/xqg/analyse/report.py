@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
+from xqg.analyse.common import fmt_p
 from xqg.errors import XqgError
 from xqg.io import atomic_open, atomic_path, read_json, write_manifest
 
@@ -370,7 +371,7 @@ def build_report(
 
 
 def _p(p: float | None) -> str:
-    return "n/a" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
+    return fmt_p(p, none="n/a")
 
 
 def experiment_answer(summary: dict[str, Any]) -> tuple[str, str]:

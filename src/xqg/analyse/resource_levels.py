@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from xqg.analyse.common import fmt_p, save_figure
 from xqg.errors import XqgError
 from xqg.evaluate.significance import group_gap_test
 from xqg.languages import (
@@ -757,12 +758,6 @@ def xor_scores(
 # --- presentation --------------------------------------------------------------------------------
 
 
-def fmt_p(p: float | None) -> str:
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _fmt(v: float | None, signed: bool = False) -> str:
     if v is None:
         return "–"
@@ -970,8 +965,6 @@ def plot(path: Path, sections: Sequence[tuple[str, dict[str, Any]]], *, high_min
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from xqg.io import atomic_path
-
     colors = {"low": "#d95f02", "high": "#1b9e77"}
     rows: list[tuple[str, dict[str, Any], str | None]] = []
     for name, summary in sections:
@@ -1075,9 +1068,7 @@ def plot(path: Path, sections: Sequence[tuple[str, dict[str, Any]]], *, high_min
                 title += f",\nwithout {', '.join(excluded)})" if excluded else ")"
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 QUESTION = (

@@ -27,7 +27,8 @@ DEFAULT_TAUS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 # -- estimators ----------------------------------------------------------------------------------
 
 
-def _pair(x: np.ndarray, y: np.ndarray, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def paired_rows(x: np.ndarray, y: np.ndarray, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Two float64 matrices with the same number (≥ ``min_rows``) of finite rows; 1-d means one column."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.ndim == 1:
@@ -45,15 +46,17 @@ def _pair(x: np.ndarray, y: np.ndarray, min_rows: int = 2) -> tuple[np.ndarray, 
     return x, y
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (float64); a zero row stays zero, so its cosines are 0."""
+    x = np.asarray(x, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
 def cosine_matrix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``s_ij = cos(x_i, y_j)`` in float64."""
-    x, y = _pair(x, y, min_rows=1)
-    return _unit_rows(x) @ _unit_rows(y).T
+    x, y = paired_rows(x, y, min_rows=1)
+    return unit_rows(x) @ unit_rows(y).T
 
 
 def infonce_bound(x: np.ndarray, y: np.ndarray, tau: float = DEFAULT_TAU) -> float:
@@ -124,7 +127,7 @@ def ksg_mi(
     from scipy.spatial import cKDTree
     from scipy.special import digamma
 
-    x, y = _pair(x, y, min_rows=k + 2)
+    x, y = paired_rows(x, y, min_rows=k + 2)
     if k < 1:
         raise XqgError(f"k must be at least 1, got {k}")
     n = x.shape[0]
@@ -160,7 +163,7 @@ def ksg_pca_mi(x: np.ndarray, y: np.ndarray, d: int = 8, k: int = 3, *, seed: in
     carrying no information — and would tie the reduction to whether the model shares one space
     across languages, which is part of what is being measured.
     """
-    x, y = _pair(x, y, min_rows=k + 2)
+    x, y = paired_rows(x, y, min_rows=k + 2)
     return ksg_mi(pca_reduce(x, d), pca_reduce(y, d), k, seed=seed)
 
 
@@ -172,7 +175,7 @@ def linear_cka(x: np.ndarray, y: np.ndarray, *, debiased: bool = False) -> float
     (Song et al. 2012) on the linear Gram matrices, whose expectation is 0 for independent
     sides — plain CKA is about ``d / (n + d)`` there; needs n ≥ 4 and costs n².
     """
-    x, y = _pair(x, y, min_rows=4 if debiased else 2)
+    x, y = paired_rows(x, y, min_rows=4 if debiased else 2)
     if debiased:
         k, lam = x @ x.T, y @ y.T
         hxy, hxx, hyy = _hsic_u(k, lam), _hsic_u(k, k), _hsic_u(lam, lam)
@@ -216,10 +219,11 @@ def _query_passage_cosines(queries: np.ndarray, passages: np.ndarray) -> np.ndar
         raise XqgError(f"queries and passages must be 2-d with one dimension, got {q.shape} and {p.shape}")
     if not (np.isfinite(q).all() and np.isfinite(p).all()):
         raise XqgError("embeddings contain NaN or infinite values")
-    return _unit_rows(q) @ _unit_rows(p).T
+    return unit_rows(q) @ unit_rows(p).T
 
 
-def _gold_rows(gold: np.ndarray | Sequence[int], n: int, n_passages: int) -> np.ndarray:
+def gold_rows(gold: np.ndarray | Sequence[int], n: int, n_passages: int) -> np.ndarray:
+    """``gold`` checked as ``n`` passage rows in ``[0, n_passages)``, as int64."""
     g = np.asarray(gold)
     if g.shape != (n,) or (n and not np.issubdtype(g.dtype, np.integer)):
         raise XqgError(f"gold must be {n} integer passage rows, got shape {g.shape}")
@@ -259,7 +263,7 @@ def retrieval_infonce_curve(
     n, n_passages = s.shape
     if n_passages < 2:
         raise XqgError("need at least 2 passages: the softmax needs a negative")
-    g = _gold_rows(gold, n, n_passages)
+    g = gold_rows(gold, n, n_passages)
     gold_s = s[np.arange(n), g]
     log_p = math.log(n_passages)
     out = {}
@@ -285,7 +289,7 @@ def gold_entropy(gold: np.ndarray | Sequence[int]) -> float:
 def retrieval_top1(queries: np.ndarray, passages: np.ndarray, gold: np.ndarray | Sequence[int]) -> float:
     """Share of questions whose gold passage is the strict cosine top-1 (ties count as misses)."""
     s = _query_passage_cosines(queries, passages)
-    g = _gold_rows(gold, s.shape[0], s.shape[1])
+    g = gold_rows(gold, s.shape[0], s.shape[1])
     gold_s = s[np.arange(s.shape[0]), g].copy()
     s[np.arange(s.shape[0]), g] = -np.inf
     return float(np.mean(gold_s > s.max(axis=1))) if s.shape[1] > 1 else 1.0
