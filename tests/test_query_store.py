@@ -189,10 +189,11 @@ def test_a_missing_or_damaged_count_file_is_named(tmp_path, data):
     pdir = folder(data, QueryStorage())[0]
     write(tmp_path / "q", rows, "query", storage=QueryStorage("sums"))
     (tmp_path / "q" / "count-00002.npy").unlink()
-    with pytest.raises(ManifestError, match=r"count-00002\.npy: cannot read the shard's array"):
+    # caught when the folder is opened (checked against its manifest), or when the array is read
+    with pytest.raises(ManifestError, match=r"count-00002\.npy: (listed in the manifest but missing|cannot)"):
         augment(pdir, tmp_path / "q", tmp_path / "a", show_progress=False)
     (tmp_path / "q" / "count-00002.npy").write_bytes(b"not numpy")
-    with pytest.raises(ManifestError, match=r"count-00002\.npy: cannot read"):
+    with pytest.raises(ManifestError, match=r"count-00002\.npy: (9 bytes, \d+ in .*manifest|cannot read)"):
         augment(pdir, tmp_path / "q", tmp_path / "a", show_progress=False)
 
 

@@ -534,7 +534,7 @@ def _xqg(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_rejects_bad_input_before_loading_a_model(built: dict, tmp_path: Path) -> None:
     r = _xqg("serve", str(tmp_path / "missing"))
-    assert r.returncode == 2 and "no such index folder" in r.stderr
+    assert r.returncode == 2 and "missing: no such folder" in r.stderr
     r = _xqg("serve", str(built["root"] / "idx"), "--port", "70000")
     assert r.returncode == 2 and "port" in r.stderr
     r = _xqg("serve", str(built["root"] / "idx"), "--baseline", str(built["root"] / "emb"))

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 
 from xqg.encode import EmbeddingShards, parse_generated_id, shard_names, write_embedding_shard
 from xqg.errors import ManifestError, XqgError
-from xqg.io import atomic_open, config_hash, write_manifest
+from xqg.io import atomic_open, config_hash, start_folder, write_manifest
 from xqg.progress import progress_bar
 from xqg.query_store import decode, parse_sum_id
 
@@ -247,9 +247,7 @@ def augment(
     q_span = [(int(r[r >= 0].min()), int(r.max())) if (r >= 0).any() else None for r in q_rows]
     del row_of
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").unlink(missing_ok=True)
+    out_dir = start_folder(out_dir)
     cfg = {
         "strategy": strategy,
         "alpha": alpha,

@@ -313,16 +313,60 @@ class EmbeddingShards:
     manifest: dict[str, Any]
 
     @classmethod
-    def open(cls, path: str | Path, *, verify: bool = False) -> EmbeddingShards:
-        from xqg.io import verify_files
-
+    def open(cls, path: str | Path, *, verify: bool = True) -> EmbeddingShards:
+        """Open a finished folder. With ``verify`` every listed file's size and checksum is checked
+        (:func:`xqg.io.read_manifest`), and every shard's rows, dimension, dtype and id file
+        against the manifest, so a tampered or swapped shard is an error naming it."""
         path = Path(path)
-        manifest = read_manifest(path)
+        manifest = read_manifest(path, verify=verify)
         if manifest.get("stage") not in EMBEDDING_STAGES:
             raise ManifestError(f"{path}: not an embedding folder (stage '{manifest.get('stage')}')")
+        shards = cls(path, manifest)
         if verify:
-            verify_files(path, manifest)
-        return cls(path, manifest)
+            shards.check_layout()
+        return shards
+
+    def check_layout(self) -> None:
+        """Shards, ids, dimension and model against the manifest (array headers and line counts)."""
+        try:
+            self._check_layout()
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            raise ManifestError(
+                f"{self.path / 'manifest.json'}: field {e}: missing or malformed ({type(e).__name__})"
+            ) from None
+
+    def _check_layout(self) -> None:
+        m, where = self.manifest, self.path / "manifest.json"
+        dim, total, shards = int(m["dim"]), int(m["counts"]["rows"]), list(m["shards"])
+        listed = set(m["files"])
+        self.encoder_config  # noqa: B018 - a malformed encoder config is an error here, not later
+        model, enc = m.get("model"), (m.get("config") or {}).get("encoder") or {}
+        if isinstance(model, dict) and "spec" in model and enc.get("model") not in (None, model["spec"]):
+            raise ManifestError(
+                f"{where}: field 'model': {model['spec']!r}, the config says {enc.get('model')!r}"
+            )
+        if m.get("id_file") not in listed:
+            raise ManifestError(f"{where}: field 'id_file': {m.get('id_file')!r} is not a listed file")
+        rows = 0
+        for s in shards:
+            for key in ("emb", "ids"):
+                if s.get(key) not in listed:
+                    raise ManifestError(f"{where}: field 'shards': {s.get(key)!r} is not a listed file")
+            emb, _ = self.shard_arrays(s)
+            n_ids = (self.path / s["ids"]).read_bytes().count(b"\n")
+            if emb.ndim != 2 or emb.shape[1] != dim:
+                raise ManifestError(f"{self.path / s['emb']}: shape {emb.shape}, the manifest says dim {dim}")
+            if emb.shape[0] != s["rows"] or n_ids != s["rows"]:
+                raise ManifestError(
+                    f"{self.path / s['emb']}: {emb.shape[0]} rows and {n_ids} ids, "
+                    f"the manifest says {s['rows']}"
+                )
+            rows += s["rows"]
+        n_ids = (self.path / m["id_file"]).read_bytes().count(b"\n")
+        if rows != total or (n_ids != total and not self.storage.is_sums):
+            raise ManifestError(
+                f"{where}: {rows} rows in shards, {n_ids} ids in {m['id_file']}, counts say {total}"
+            )
 
     @property
     def dim(self) -> int:

@@ -31,3 +31,15 @@ class DataFormatError(XqgError):
 
 class ManifestError(XqgError):
     """A stage's input does not match what its manifest promises (ids, counts, checksums, config)."""
+
+
+class OutputError(XqgError):
+    """An output could not be written (full disk, file size limit, read-only or unwritable folder).
+
+    Nothing half-written is marked complete; rerunning the same command after fixing the cause
+    resumes from the finished pieces.
+    """
+
+
+class FolderLockedError(XqgError):
+    """Another process is writing the same output folder (the message names its pid)."""

@@ -23,7 +23,7 @@ import numpy as np
 from xqg.config import IndexConfig
 from xqg.encode import EmbeddingShards
 from xqg.errors import XqgError
-from xqg.io import atomic_open, atomic_path, write_manifest
+from xqg.io import atomic_open, atomic_path, is_write_failure, output_error, start_folder, write_manifest
 from xqg.progress import progress_bar
 
 STAGE = "index"
@@ -68,7 +68,12 @@ def _training_sample(shards: EmbeddingShards, n: int, seed: int) -> np.ndarray:
 def _write_part(out_dir: Path, part: int, index: faiss.Index, ids: list[str]) -> list[str]:
     idx_name, ids_name = f"index-{part:05d}.faiss", f"ids-{part:05d}.txt"
     with atomic_path(out_dir / idx_name) as tmp:
-        faiss.write_index(index, str(tmp))
+        try:
+            faiss.write_index(index, str(tmp))
+        except RuntimeError as e:  # faiss reports a failed fwrite (full disk) as a RuntimeError
+            if is_write_failure(e) or "write" in str(e).lower():
+                raise output_error(out_dir / idx_name, e) from None
+            raise
     with atomic_open(out_dir / ids_name) as fh:
         fh.write("".join(f"{x}\n" for x in ids))
     return [idx_name, ids_name]
@@ -87,9 +92,7 @@ def build_index(
     cfg = config or IndexConfig()
     train_size = train_size or cfg.train_size
     shards = EmbeddingShards.open(emb_dir)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").unlink(missing_ok=True)
+    out_dir = start_folder(out_dir)
     for old in list(out_dir.glob("index-*.faiss")) + list(out_dir.glob("ids-*.txt")):
         old.unlink()
 

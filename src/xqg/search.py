@@ -18,8 +18,8 @@ import faiss
 import numpy as np
 
 from xqg.config import EncoderConfig, SearchConfig
-from xqg.errors import XqgError
-from xqg.io import read_manifest, write_manifest
+from xqg.errors import ManifestError, XqgError
+from xqg.io import read_manifest, start_folder, write_manifest
 from xqg.progress import progress_bar
 from xqg.types import Query, Run
 
@@ -39,6 +39,15 @@ class Searcher:
         self.path = Path(index_dir)
         self.params = params
         self.manifest = read_manifest(self.path, stage="index")
+        try:
+            self._load_parts(mmap, params)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            raise ManifestError(
+                f"{self.path / 'manifest.json'}: field {e}: missing or malformed ({type(e).__name__})"
+            ) from None
+        self.all_ids = np.concatenate([ids for _, ids in self.parts]) if self.parts else np.array([], object)
+
+    def _load_parts(self, mmap: bool, params: str | None) -> None:
         # MMAP maps IVF inverted lists; MMAP_IFC maps the codes of flat indexes, so a flat shard
         # is paged in from disk on demand instead of read into memory (the OS may evict it).
         flags = (faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC) if mmap else 0
@@ -46,21 +55,31 @@ class Searcher:
         self.offsets: list[int] = []
         offset = 0
         for p in self.manifest["parts"]:
-            index = faiss.read_index(str(self.path / p["index"]), flags)
+            try:
+                index = faiss.read_index(str(self.path / p["index"]), flags)
+            except RuntimeError as e:
+                raise ManifestError(f"{self.path / p['index']}: not a readable faiss index ({e})") from None
             if params:
                 try:
                     faiss.ParameterSpace().set_index_parameters(index, params)
                 except RuntimeError as e:
                     raise XqgError(f"{self.path}: cannot set search parameters '{params}': {e}") from None
             ids = np.array((self.path / p["ids"]).read_text(encoding="utf-8").splitlines(), dtype=object)
-            if index.ntotal != len(ids):
-                raise XqgError(f"{self.path / p['index']}: {index.ntotal} vectors but {len(ids)} ids")
+            if index.ntotal != len(ids) or index.ntotal != p.get("rows", index.ntotal):
+                raise ManifestError(
+                    f"{self.path / p['index']}: {index.ntotal} vectors, {len(ids)} ids, "
+                    f"the manifest says {p.get('rows')}"
+                )
+            if index.d != int(self.manifest["dim"]):
+                raise ManifestError(
+                    f"{self.path / p['index']}: dim {index.d}, the manifest says {self.manifest['dim']}"
+                )
             self.parts.append((index, ids))
             self.offsets.append(offset)
             offset += index.ntotal
         self.ntotal = offset
         self.dim = int(self.manifest["dim"])
-        self.all_ids = np.concatenate([ids for _, ids in self.parts]) if self.parts else np.array([], object)
+        self.encoder_config  # noqa: B018 - a malformed encoder config is an error here, not later
 
     @property
     def encoder_config(self) -> EncoderConfig:
@@ -265,9 +284,7 @@ def write_run_dir(
     """Write ``run.trec`` + ``run.jsonl`` + manifest into ``out_dir``."""
     from xqg.data.runs import write_jsonl_run, write_trec_run
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").unlink(missing_ok=True)
+    out_dir = start_folder(out_dir)
     write_trec_run(out_dir / "run.trec", run, tag="xqg")
     write_jsonl_run(out_dir / "run.jsonl", run)
     return write_manifest(

@@ -5,7 +5,8 @@ encode``: the file; ``xqg demo``/``experiment``: the benchmark folder) or, when 
 vectors (``xqg augment``), the plain passage embeddings and the generated-query embeddings it
 fused, and those record their generation folder. So ``xqg serve INDEX`` finds the passage texts,
 the plain passage vectors and the generated queries it explains hits with, without being told;
-every path can still be given explicitly (the recorded ones are absolute and may have moved).
+every path can still be given explicitly (recorded paths are relative to the folder that records
+them, or absolute in folders made by older versions, and may have moved).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from xqg.errors import ManifestError, XqgError
-from xqg.io import read_manifest
+from xqg.io import read_manifest, recorded_path
 
 
 @dataclass(frozen=True)
@@ -37,18 +38,16 @@ class IndexSources:
         return self.query_embeddings is not None
 
 
-def _existing(value: Any) -> Path | None:
-    if not value:
-        return None
-    p = Path(value)
-    return p if p.exists() else None
+def _existing(folder: Path, value: Any) -> Path | None:
+    p = recorded_path(folder, value) if isinstance(value, str) else None
+    return p if p is not None and p.exists() else None
 
 
-def _corpus_of(emb_manifest: dict[str, Any]) -> Path | None:
+def _corpus_of(emb: Path, emb_manifest: dict[str, Any]) -> Path | None:
     inputs = emb_manifest.get("inputs") or {}
-    if (path := _existing(inputs.get("path"))) is not None and path.is_file():
+    if (path := _existing(emb, inputs.get("path"))) is not None and path.is_file():
         return path
-    if (bench := _existing(inputs.get("benchmark"))) is not None and (bench / "corpus.jsonl").is_file():
+    if (bench := _existing(emb, inputs.get("benchmark"))) is not None and (bench / "corpus.jsonl").is_file():
         return bench / "corpus.jsonl"
     return None
 
@@ -59,7 +58,7 @@ def resolve_sources(index_dir: str | Path) -> IndexSources:
     if not index_dir.is_dir():
         raise XqgError(f"{index_dir}: no such index folder (build one with 'xqg index')")
     manifest = read_manifest(index_dir, stage="index")
-    emb = _existing((manifest.get("inputs") or {}).get("embeddings"))
+    emb = _existing(index_dir, (manifest.get("inputs") or {}).get("embeddings"))
     if emb is None:
         return IndexSources(index_dir, None, None, None, None, None)
     try:
@@ -67,12 +66,12 @@ def resolve_sources(index_dir: str | Path) -> IndexSources:
     except ManifestError:
         return IndexSources(index_dir, None, None, None, None, None)
     if emb_m.get("stage") != "augment":
-        return IndexSources(index_dir, emb, _corpus_of(emb_m), emb, None, None)
+        return IndexSources(index_dir, emb, _corpus_of(emb, emb_m), emb, None, None)
     inputs = emb_m.get("inputs") or {}
-    plain, queries = _existing(inputs.get("passages")), _existing(inputs.get("queries"))
+    plain, queries = _existing(emb, inputs.get("passages")), _existing(emb, inputs.get("queries"))
     corpus = generated = None
     if plain is not None:
-        corpus = _corpus_of(read_manifest(plain))
+        corpus = _corpus_of(plain, read_manifest(plain))
     if queries is not None:
-        generated = _existing((read_manifest(queries).get("inputs") or {}).get("generated"))
+        generated = _existing(queries, (read_manifest(queries).get("inputs") or {}).get("generated"))
     return IndexSources(index_dir, emb, corpus, plain, queries, generated)

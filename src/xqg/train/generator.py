@@ -47,7 +47,16 @@ from pydantic import Field
 from xqg.config import _Strict, load_config_file, parse_config
 from xqg.errors import XqgError
 from xqg.generate.prompts import causal_prompt, paper_prompt
-from xqg.io import atomic_open, atomic_path, config_hash, environment, read_json, write_json
+from xqg.io import (
+    atomic_open,
+    atomic_path,
+    config_hash,
+    environment,
+    read_json,
+    start_folder,
+    unlock_folder,
+    write_json,
+)
 from xqg.models.sources import GEMMA_MODEL, model_info, resolve_model
 from xqg.progress import progress_bar
 from xqg.train.generator_data import (
@@ -701,7 +710,7 @@ def train_generator(
         raise XqgError(
             f"{out} already holds a training run; pass resume=True (--resume) or use another folder"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    start_folder(out)  # one writer at a time (lock released at the end)
     write_json(saved_cfg_path, cfg.model_dump())
 
     if cfg.threads:
@@ -823,6 +832,7 @@ def train_generator(
     final = _save_final(out, model, tokenizer, cfg, backend)
     _write_training_json(out, cfg, data_manifest, model_dir, rows, state_dict(), stop_reason, final, backend)
     say(f"stopped ({stop_reason}) at step {step} after {seconds / 60:.1f} min; saved to {out}")
+    unlock_folder(out)
     return out
 
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xqg.config import EncoderConfig
 from xqg.errors import XqgError
-from xqg.io import atomic_open, write_json
+from xqg.io import atomic_open, start_folder, unlock_folder, write_json
 
 
 class RetrieverTrainConfig(BaseModel):
@@ -268,8 +268,7 @@ def train_retriever(
     from sentence_transformers.sentence_transformer import losses
 
     cfg = config or RetrieverTrainConfig()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_folder(out_dir)  # one writer at a time (lock released at the end)
     ckpt_dir = out / "checkpoints"
     dataset = _dataset(rows, cfg.negatives)
     model = build_model(cfg.encoder, cfg.towers)
@@ -318,6 +317,7 @@ def train_retriever(
             f"{type(loss).__name__}, scale {scale:g})",
         },
     )
+    unlock_folder(out)
     return final
 
 
