@@ -42,7 +42,8 @@ from xqg.generate.backends import (
     resolve_engine,
     resolved_config,
 )
-from xqg.io import bind_folder, write_manifest
+from xqg.generate.spec import adapter_name
+from xqg.io import bind_folder, config_hash, read_json, write_manifest
 from xqg.models.encoder import resolve_device
 from xqg.models.hardware import resolve_dtype
 from xqg.progress import progress_bar
@@ -60,14 +61,19 @@ def ids_hash(ids: list[str]) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
-def run_config(config: GeneratorConfig, shard_size: int) -> dict[str, Any]:
+def run_config(
+    config: GeneratorConfig, shard_size: int, *, adapter: str | None | bool = True
+) -> dict[str, Any]:
     """Everything that determines the folder's content; its hash binds the folder.
 
     The engine is recorded as resolved (``auto`` means different engines on different machines,
     and their samples differ), and only when it is not transformers: folders made before engines
-    existed were all made by transformers, and keep their hash.
+    existed were all made by transformers, and keep their hash. The adapter is recorded by
+    :func:`adapter_name`; ``adapter`` (a path string) rebuilds the form earlier versions wrote,
+    with the adapter's absolute path, so their folders keep resuming (:func:`legacy_run_configs`).
     """
     gen = config.model_dump()
+    gen["adapter"] = adapter_name(config.adapter) if adapter is True else adapter
     gen.pop("engine", None)
     # dtype as resolved: "auto" is float32 on one machine and bfloat16 on another, and their
     # samples differ; a folder made with an explicit dtype keeps its hash.
@@ -80,6 +86,21 @@ def run_config(config: GeneratorConfig, shard_size: int) -> dict[str, Any]:
         "shard_size": shard_size,
         "adapter_sha256": (adapter_fingerprint(config.adapter) or {}).get("sha256"),
     }
+
+
+def legacy_run_configs(out_dir: Path, config: GeneratorConfig, shard_size: int) -> list[dict[str, Any]]:
+    """The run config as xqg wrote it before adapters were recorded by name: the adapter's absolute
+    path on this machine, and the path the folder itself recorded (a folder copied from another
+    machine; the adapter's checksums in the config still have to match)."""
+    if config.adapter is None:
+        return []
+    paths = {config.adapter}
+    recorded = (out_dir / "config.json").exists() and read_json(out_dir / "config.json")
+    if isinstance(recorded, dict):
+        old = recorded.get("config", {}).get("generator", {}).get("adapter")
+        if isinstance(old, str) and old.startswith("/"):
+            paths.add(old)
+    return [run_config(config, shard_size, adapter=p) for p in sorted(paths)]
 
 
 def _shard_reusable(
@@ -147,7 +168,10 @@ def generate_queries(
     n = config.n
     out_dir = Path(out_dir)
     run_cfg = run_config(config, shard_size)
-    cfg_hash = bind_folder(out_dir, run_cfg, what="queries generated", overwrite=overwrite)
+    legacy = legacy_run_configs(out_dir, config, shard_size)
+    cfg_hash = bind_folder(out_dir, run_cfg, what="queries generated", overwrite=overwrite, legacy=legacy)
+    # A folder made before adapters were recorded by name keeps its config (and hash).
+    run_cfg = next((c for c in legacy if config_hash(c) == cfg_hash), run_cfg)
 
     seen: set[str] = set()
     shards: list[dict[str, Any]] = []
@@ -222,6 +246,8 @@ def generate_queries(
 
     _remove_stale(out_dir, langs, len(shards))
     description = generator.describe() if generator is not None else describe_generator(config)
+    # A loaded generator records its device; a fully resumed run must write the same manifest.
+    description.setdefault("device", str(resolve_device(config.device)))
     files = [
         name
         for s in shards

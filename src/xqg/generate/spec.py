@@ -14,8 +14,19 @@ from xqg.config import GeneratorConfig
 from xqg.errors import XqgError
 
 
+def adapter_name(adapter: str | None) -> str | None:
+    """The adapter as a folder's config records it: ``builtin`` for the shipped one, else the
+    folder's name. Never a path of this machine (the content is bound by ``adapter_sha256``)."""
+    if adapter is None:
+        return None
+    from xqg.models.sources import BUILTIN_ADAPTER, builtin_adapter_dir
+
+    path = Path(adapter).expanduser().resolve()
+    return BUILTIN_ADAPTER if path == builtin_adapter_dir().resolve() else path.name
+
+
 def adapter_fingerprint(adapter: str | None) -> dict[str, Any] | None:
-    """Path, weight checksums and ``training.json`` of a PEFT adapter folder (``None`` without one).
+    """Name, weight checksums and ``training.json`` of a PEFT adapter folder (``None`` without one).
 
     The checksums go into the generation folder's config hash: retraining an adapter in place must
     not let a rerun silently mix queries from two different adapters.
@@ -30,7 +41,7 @@ def adapter_fingerprint(adapter: str | None) -> dict[str, Any] | None:
     files = sorted(p for p in path.iterdir() if p.name.startswith("adapter_") and p.is_file())
     training = path / "training.json"
     return {
-        "path": str(path.resolve()),
+        "path": adapter_name(str(path)),
         "sha256": {p.name: sha256_file(p) for p in files},
         "training": read_json(training) if training.exists() else None,
     }
