@@ -7,6 +7,7 @@ the settings that produced it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -208,6 +209,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise XqgError(f"{path}: cannot read config file: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise XqgError(f"{path}:{line}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
@@ -216,7 +220,11 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         else:
             raise XqgError(f"{path}: config files must end in .yaml, .yml or .toml")
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
-        raise XqgError(f"{path}: not valid {path.suffix[1:].upper()}: {e}") from e
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        at = re.search(r"line (\d+)", str(e)) if mark is None else None
+        line = mark.line + 1 if mark is not None else (int(at.group(1)) if at else None)
+        where = f"{path}:{line}" if line else str(path)
+        raise XqgError(f"{where}: not valid {path.suffix[1:].upper()}: {e}") from e
     if not isinstance(data, dict):
         raise XqgError(f"{path}: the top level must be a mapping of settings")
     return data
