@@ -8,13 +8,148 @@ Heavy imports (torch, faiss) happen inside the commands so ``xqg --help`` is ins
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from xqg.errors import XqgError
+
+# --- path arguments: checked before a command runs ---------------------------------------------------
+# Every path parameter of every command is declared here with what it must be: an input file
+# ("file"), an input folder ("dir"), either ("path"), a folder or file to write ("out-dir",
+# "out-file"), or an experiment file or packaged name ("config-or-name"). A missing, empty,
+# unreadable or wrong-kind path is one clear message and exit 2 before anything is imported or
+# loaded (tests/test_cli_paths.py proves the table covers every Path parameter).
+PATH_KINDS: dict[str, dict[str, str | tuple[str, ...]]] = {
+    "encode": {"inputs": "file", "out": "out-dir", "config": "file"},
+    "generate": {"corpus": "file", "out": "out-dir", "config": "file"},
+    "encode-generated": {"generated": "dir", "out": "out-dir", "like": "dir"},
+    "augment": {"passages": "dir", "queries": "dir", "out": "out-dir"},
+    "index": {"embeddings": "dir", "out": "out-dir", "config": "file"},
+    "search": {"index_dir": "dir", "queries": "file", "out": "out-dir", "config": "file"},
+    "benchmark": {"out": "out-dir", "corpus": "file"},
+    "evaluate": {
+        "run": "path",
+        "qrels": "file",
+        "queries": "file",
+        "answers": "file",
+        "corpus": "file",
+        "baseline": "path",
+        "out": "out-dir",
+    },  # fmt: skip
+    "generate-report": {"gen_dir": "dir", "corpus": "file", "index_dir": "dir", "out": "out-dir"},
+    "filter-queries": {"gen_dir": "dir", "out": "out-dir", "corpus": "file", "index_dir": "dir"},
+    "experiment": {"config": "config-or-name", "out": "out-dir", "generated": "dir", "report_dir": "out-dir"},
+    "demo": {"out": "out-dir", "config": "file", "generated": "dir"},
+    "serve": {"index_dir": "dir", "baseline": "dir", "generated": "dir", "corpus": "file"},
+    "train-generator": {"out": "out-dir", "config": "file", "export_adapter": ("dir", "out-dir")},
+    "train-retriever": {"out": "out-dir", "config": "file", "data": "file"},
+    "mine-negatives": {"out": "out-file", "data": "file", "corpus": "file"},
+    "distill": {"out": "out-dir", "config": "file"},
+    "grid": {"report_dir": "out-dir", "out_dir": "out-dir"},
+    "report": {"sections": "dir", "out": "out-dir"},
+    "analyse alignment": {"out": "out-dir"},
+    "analyse misspellings": {"out": "out-dir"},
+    "analyse mutual-information": {"out": "out-dir"},
+    "analyse resource-levels": {"out": "out-dir", "queries": "file", "corpus": "file"},
+    "xnli run": {"generated": "out-dir", "out_dir": "out-dir", "report_dir": "out-dir"},
+    "xnli premises": {"out_dir": "out-dir"},
+}
+
+
+def path_problem(path: Path, kind: str) -> str | None:
+    """What is wrong with ``path`` for a parameter of ``kind`` (see :data:`PATH_KINDS`), or None."""
+    if kind == "config-or-name":
+        looks_like_file = path.suffix.lower() in (".yaml", ".yml", ".toml") or len(path.parts) > 1
+        if not (path.exists() or looks_like_file):
+            return None  # a packaged experiment's name; the command says if it is unknown
+        kind = "file"
+    if kind in ("out-dir", "out-file"):
+        if path.exists():
+            if kind == "out-dir" and not path.is_dir():
+                return "is a file; the output must be a folder"
+            if kind == "out-file" and path.is_dir():
+                return "is a folder; the output must be a file"
+            if not os.access(path if path.is_dir() else path.parent, os.W_OK | os.X_OK):
+                return "is not writable"
+            return None
+        parent = path.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            return f"cannot be created: {parent} is a file"
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"cannot be created: {parent} is not writable"
+        return None
+    if not path.exists():
+        return (
+            "no such file or folder" if kind == "path" else f"no such {'folder' if kind == 'dir' else 'file'}"
+        )
+    if kind == "file" and path.is_dir():
+        return "is a folder; a file is expected here"
+    if kind == "dir" and not path.is_dir():
+        return "is a file; a folder is expected here"
+    if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            return "is not readable"
+        if not any(path.iterdir()):
+            return "is an empty folder"
+        return None
+    if not os.access(path, os.R_OK):
+        return "is not readable"
+    if path.stat().st_size == 0:
+        return "is an empty file"
+    return None
+
+
+def _checking_paths(callback: Callable[..., Any], command: str, params: list[Any]) -> Callable[..., Any]:
+    kinds = PATH_KINDS.get(command, {})
+    flags = {p.name: (p.opts[0] if p.param_type_name == "option" else (p.name or "").upper()) for p in params}
+
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        for name, kind in kinds.items():
+            value = kwargs.get(name)
+            if value is None:
+                continue
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            for i, v in enumerate(values):
+                k = kind[i] if isinstance(kind, tuple) else kind
+                problem = path_problem(Path(v), k)
+                if problem:
+                    typer.secho(
+                        f"error: {flags.get(name, name)} {v}: {problem}", fg=typer.colors.RED, err=True
+                    )
+                    raise typer.Exit(2)
+        return callback(*args, **kwargs)
+
+    checked.__xqg_checked__ = True  # type: ignore[attr-defined]
+    return checked
+
+
+def _check_paths_of(cmd: Any, name: str) -> None:
+    if isinstance(getattr(cmd, "commands", None), dict):  # a group (typer vendors its own click)
+        for sub_name, sub in cmd.commands.items():
+            _check_paths_of(sub, f"{name} {sub_name}")
+    elif cmd.callback is not None and not getattr(cmd.callback, "__xqg_checked__", False):
+        cmd.callback = _checking_paths(cmd.callback, name, cmd.params)
+
+
+class CheckedGroup(TyperGroup):
+    """The ``xqg`` group: each command's path parameters are checked (:data:`PATH_KINDS`) first."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _check_paths_of(cmd, cmd_name)
+        return cmd
+
 
 app = typer.Typer(
     name="xqg",
@@ -22,6 +157,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=CheckedGroup,
 )
 
 from xqg.analyse.cli import app as _analyse_app  # noqa: E402
@@ -1028,10 +1164,17 @@ def main() -> None:
     # commands without a model, such as evaluate, would pay).
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from xqg.io import is_write_failure, output_error
+
     try:
         app()
     except XqgError as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except OSError as e:  # a write the system refused outside xqg's own writers (e.g. a model save)
+        if not is_write_failure(e):
+            raise
+        typer.secho(f"error: {output_error(e.filename or 'output', e)}", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
 
