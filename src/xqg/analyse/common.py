@@ -130,6 +130,15 @@ class ModelSpec:
 # -- rendering -------------------------------------------------------------------------------------
 
 
+@dataclass
+class Rendered:
+    """What an analysis' ``render()`` returns: the headline, the Markdown body, the figures it drew."""
+
+    headline: str
+    body_md: str
+    figures: list[str]
+
+
 def fmt_p(p: float | None, *, none: str = "–", eq: bool = False) -> str:
     """A p-value as the analyses print it: ``<0.001`` or three decimals; ``none`` for None/NaN.
 
