@@ -43,6 +43,8 @@ EXTRA_TATOEBA = {"bg": "bul", "fr": "fra", "sw": "swh", "ur": "urd"}
 #: Joshi et al. (2020) classes of the XNLI languages xqg's resource table does not list yet
 #: (``lang2tax.txt``: French 5 "winner", Bulgarian and Urdu 3 "rising stars", Swahili 2 "hopefuls").
 EXTRA_JOSHI = {"fr": 5, "bg": 3, "ur": 3, "sw": 2}
+#: (split, task) query sets encoded per model: dev is only for tuning, on the hypothesis task.
+ENCODED = (("dev", "hypothesis"), ("test", "hypothesis"), ("test", "premise"))
 TASK_NAMES = {
     "hypothesis": "hypothesis → English premise (graded)",
     "entailment": "entailment hypothesis → English premise",
@@ -207,15 +209,14 @@ def _encode_model(
     encoder = BiEncoder(eval_encoder(enc, cfg))
     folder = out / "eval" / name
     t = time.perf_counter()
-    for split in ("dev", "test"):
-        for task in ("hypothesis", "premise"):
-            b = load_xnli(cfg.langs, split, task)
-            encode_queries(
-                b.all_queries(),
-                folder / f"queries-{split}-{task}",
-                encoder=encoder,
-                show_progress=show_progress,
-            )
+    for split, task in ENCODED:
+        b = load_xnli(cfg.langs, split, task)
+        encode_queries(
+            b.all_queries(),
+            folder / f"queries-{split}-{task}",
+            encoder=encoder,
+            show_progress=show_progress,
+        )
     seconds["encode_queries"] = time.perf_counter() - t
     gen = _generated_dir(cfg)
     if gen is not None:
@@ -256,10 +257,9 @@ def _load_vectors(name: str, cfg: XnliConfig, out: Path) -> Vectors:
     pids, p = EmbeddingShards.open(out / "embeddings").load()
     folder = out / "eval" / name
     queries = {}
-    for split in ("dev", "test"):
-        for task in ("hypothesis", "premise"):
-            ids, v = EmbeddingShards.open(folder / f"queries-{split}-{task}").load()
-            queries[(split, task)] = (ids, np.ascontiguousarray(v, dtype=np.float32))
+    for split, task in ENCODED:
+        ids, v = EmbeddingShards.open(folder / f"queries-{split}-{task}").load()
+        queries[(split, task)] = (ids, np.ascontiguousarray(v, dtype=np.float32))
     gen = None
     if (folder / "generated-emb" / "manifest.json").is_file():
         gen = EmbeddingShards.open(folder / "generated-emb").load()
@@ -438,9 +438,8 @@ def run_xnli_experiment(
         t = time.perf_counter()
         v = _load_vectors(slug, cfg, out)
         cv = {s: corpus_vectors(v, s) for s in ("dev", "test")}
-        sv = {
-            (s, task): split_vectors(v, s, task, cv[s], langs) for s in ("dev", "test") for task in TASK_NAMES
-        }
+        sv = {("test", task): split_vectors(v, "test", task, cv["test"], langs) for task in TASK_NAMES}
+        sv[("dev", "hypothesis")] = split_vectors(v, "dev", "hypothesis", cv["dev"], langs)
         values[name] = {
             task: per_query(cv["test"], sv[("test", task)], {"kind": "baseline"}, metrics)
             for task in TASK_NAMES
