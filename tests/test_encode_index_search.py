@@ -33,7 +33,7 @@ def test_shards_manifest_and_roundtrip(tmp_path, tiny_encoder_config):
     m = encode_corpus(
         iter(corpus), tmp_path / "emb", config=tiny_encoder_config, shard_size=10, show_progress=False
     )
-    assert m["counts"] == {"rows": 23, "shards": 3, "reused_shards": 0}
+    assert m["counts"] == {"rows": 23, "shards": 3, "reused_shards": 0, "truncated": 0}
     assert m["kind"] == "passage" and m["prefix"] == "passage: " and m["pooling"] == "mean"
     assert m["dim"] == 32 and m["dtype"] == "float32" and m["normalize"] is True
     assert set(m["files"]) == {"ids.txt"} | {

@@ -98,9 +98,19 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_embedding_shard(
-    out_dir: Path, i: int, ids: list[str], emb: np.ndarray, cfg_hash: str, storage: QueryStorage | None = None
+    out_dir: Path,
+    i: int,
+    ids: list[str],
+    emb: np.ndarray,
+    cfg_hash: str,
+    storage: QueryStorage | None = None,
+    *,
+    truncated: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Write shard ``i`` (vectors, ids) atomically, then its completion record; return the record.
+
+    ``truncated`` (``{lang: [texts, cut at the max length]}``) is kept in the record, so a rerun
+    that reuses the shard reports the same counts without tokenising it again.
 
     ``storage`` (generated queries only) stores the vectors in a lean form
     (:mod:`xqg.query_store`); the record then also names the input ids' checksum, which resume
@@ -130,12 +140,14 @@ def write_embedding_shard(
         meta |= {"input_rows": len(ids), "input_ids_sha256": sha256_text(_ids_text(ids))}
         if storage.is_sums:
             meta |= {"max_samples": max_samples(ids), "langs": sorted({x.split(":", 1)[0] for x in ids})}
+    if truncated is not None:
+        meta["truncated"] = truncated
     write_json(out_dir / meta_name, meta)  # last: marks the shard complete
     return meta
 
 
 def encode_to_shards(
-    records: Iterable[tuple[str, str]],
+    records: Iterable[tuple[str, str]] | Iterable[tuple[str, str, str | None]],
     out_dir: str | Path,
     *,
     encoder: Any | None = None,
@@ -165,14 +177,21 @@ def encode_to_shards(
     ``backend="ray"`` encodes the shards on a Ray actor pool (``ray``: a
     :class:`~xqg.distributed.RayOptions`); files, manifest and resume are the same as local.
 
+    Texts cut at the max length are counted per language (a record's optional third field, which
+    :func:`encode_queries` and :func:`encode_generated_queries` fill; else ``und``), recorded in the
+    manifest under ``truncation`` (shard records keep their counts for reruns)
+    and warned about past :data:`~xqg.models.encoder.TRUNCATION_WARN_SHARE` of a language.
+
     ``records`` is consumed lazily, ``shard_size`` at a time, so memory holds one shard. The
     encoder is only loaded if some shard actually needs encoding (a finished folder reruns in
     seconds). ``overwrite`` discards a folder made with another configuration instead of failing.
     """
-    from xqg.models.encoder import BiEncoder
+    from xqg.models.encoder import BiEncoder, TruncationCounter
 
     out_dir = Path(out_dir)
     cfg = encoder.config if encoder is not None else (config or EncoderConfig())
+    max_len = cfg.query_max_length if kind == "query" else cfg.passage_max_length
+    counter = TruncationCounter(encoder if encoder is not None else _TokenizerOnly(cfg), kind, max_len)
     storage = storage or QueryStorage()
     if storage.form != "float32" and kind != "query":
         raise XqgError(f"query storage '{storage.form}' is for generated queries, not {kind}s")
@@ -189,7 +208,7 @@ def encode_to_shards(
     what = "queries" if kind == "query" else "passages"
     bar = progress_bar(total=total, desc=f"encode {what}", unit=kind[0], disable=not show_progress)
 
-    def tasks() -> Iterator[tuple[int, list[str], list[str]]]:
+    def tasks() -> Iterator[tuple[int, list[str], list[str], list[str | None]]]:
         for i, chunk in enumerate(_batched(records, shard_size)):
             ids = [str(r[0]) for r in chunk]
             # "check": one set over the whole input; "given": within this shard only.
@@ -198,10 +217,10 @@ def encode_to_shards(
                 if x in known:
                     raise XqgError(f"duplicate id '{x}' in the input to encode ({out_dir})")
                 known.add(x)
-            yield i, ids, [r[1] for r in chunk]
+            yield i, ids, [r[1] for r in chunk], [_record_lang(r) for r in chunk]
 
-    def needs(task: tuple[int, list[str], list[str]]) -> tuple[list[str], str] | None:
-        i, ids, texts = task
+    def needs(task: tuple[int, list[str], list[str], list[str | None]]) -> tuple[list[str], str] | None:
+        i, ids, texts, _ = task
         return None if _shard_is_done(out_dir, i, ids, cfg_hash) else (texts, kind)
 
     def compute(payload: tuple[list[str], str]) -> np.ndarray:
@@ -215,13 +234,22 @@ def encode_to_shards(
     runner = make_runner(backend, compute, EncodeWorker, "encode", cfg, ray)
 
     try:
-        for (i, ids, _), emb in ordered_compute(tasks(), needs, runner):
+        for (i, ids, texts, langs), emb in ordered_compute(tasks(), needs, runner):
             if emb is None:
                 meta = read_json(out_dir / shard_names(i)[2])
                 reused += 1
                 bar.update(meta.get("input_rows", meta["rows"]))
+                if isinstance(meta.get("truncated"), dict):
+                    counter.merge(meta["truncated"])
+                else:  # a shard written before truncation was counted
+                    counter.add(texts, langs)
             else:
-                meta = write_embedding_shard(out_dir, i, ids, emb, cfg_hash, storage)
+                if encoder is not None:
+                    counter.use(encoder)  # the encoder loaded for this run has the tokenizer already
+                cut = counter.add(texts, langs)
+                meta = write_embedding_shard(
+                    out_dir, i, ids, emb, cfg_hash, storage, truncated=cut if counter.counted else None
+                )
                 if backend == "ray":
                     bar.update(meta.get("input_rows", meta["rows"]))
             rows += meta["rows"]
@@ -251,6 +279,9 @@ def encode_to_shards(
 
         model, engine = model_info(cfg.model), {"name": cfg.engine}
     counts = {"rows": rows, "shards": len(shards), "reused_shards": reused}
+    truncation = counter.summary(f"{out_dir}: {what}")
+    if truncation["counted"]:
+        counts["truncated"] = truncation["truncated"]
     described = storage.describe()
     if storage.form != "float32":
         counts["queries"] = sum(m["input_rows"] for m in shards)
@@ -275,7 +306,8 @@ def encode_to_shards(
             "pooling": cfg.pooling,
             "normalize": cfg.normalize,
             "prefix": cfg.query_prefix if kind == "query" else cfg.passage_prefix,
-            "max_length": cfg.query_max_length if kind == "query" else cfg.passage_max_length,
+            "max_length": max_len,
+            "truncation": truncation,
             "id_file": "ids.txt",
             "shards": [
                 {"emb": shard_names(m["shard"])[0], "ids": shard_names(m["shard"])[1], "rows": m["rows"], **e}
@@ -283,6 +315,37 @@ def encode_to_shards(
             ],
         },
     )
+
+
+def _record_lang(record: tuple[Any, ...]) -> str | None:
+    """A record's language: its optional third field."""
+    return record[2] if len(record) > 2 else None
+
+
+class _TokenizerOnly:
+    """``truncated()`` from the model's tokenizer alone, for when no encoder is loaded here (a
+    Ray run, or a rerun that reuses every shard); loaded on first use. A model whose tokenizer
+    cannot be loaded (a test fake) is not counted (``None``)."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        self.config = config
+        self._tokenizer: Any = None
+
+    def truncated(self, texts: list[str], *, kind: Literal["query", "passage"]) -> np.ndarray | None:
+        from xqg.models.encoder import truncated_mask
+
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            from xqg.models.sources import resolve_model
+
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(resolve_model(self.config.model))
+            except (OSError, ValueError, XqgError):
+                self._tokenizer = False
+        if self._tokenizer is False:
+            return None
+        return truncated_mask(self._tokenizer, self.config, texts, kind=kind)
 
 
 def encode_corpus(
@@ -302,7 +365,9 @@ def encode_queries(
     queries: Iterable[Query], out_dir: str | Path, *, config: EncoderConfig | None = None, **kw: Any
 ) -> dict[str, Any]:
     """Encode queries with the query prefix and max length (e.g. generated queries for augmentation)."""
-    return encode_to_shards(((q.id, q.text) for q in queries), out_dir, config=config, kind="query", **kw)
+    return encode_to_shards(
+        ((q.id, q.text, q.lang) for q in queries), out_dir, config=config, kind="query", **kw
+    )
 
 
 @dataclass
@@ -474,7 +539,7 @@ def encode_generated_queries(
         else None
     )
     records = (
-        (generated_query_id(g.lang, g.sample, g.passage_id), g.text)
+        (generated_query_id(g.lang, g.sample, g.passage_id), g.text, g.lang)
         for g in iter_generated(gen_dir, langs=langs, n=n)
     )
     inputs = {"generated": str(gen_dir.resolve()), "langs": langs, "n": n}

@@ -161,12 +161,6 @@ def exact_ranks(
     return ranks
 
 
-def top_k_run(qids: Sequence[str], scores: np.ndarray, docids: Sequence[str], k: int) -> Run:
-    """A Run from a dense score matrix (queries × documents): top ``k`` per row, ties by column."""
-    top = exact_top_k(scores, k)
-    return {qid: {docids[j]: float(scores[r, j]) for j in top[r]} for r, qid in enumerate(qids)}
-
-
 def _rank_columns(row: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``cols`` ordered by ``row[cols]`` descending, then column ascending (xqg's tie rule)."""
     return cols[np.lexsort((cols, -row[cols]))]
@@ -218,6 +212,12 @@ def exact_top_k(scores: np.ndarray, k: int, *, keep_ties: bool = False) -> list[
     return out
 
 
+def top_k_run(qids: Sequence[str], scores: np.ndarray, docids: Sequence[str], k: int) -> Run:
+    """A Run from a dense score matrix (queries × documents): top ``k`` per row, ties by column."""
+    top = exact_top_k(scores, k)
+    return {qid: {docids[j]: float(scores[r, j]) for j in top[r]} for r, qid in enumerate(qids)}
+
+
 def hits_to_run(qids: Sequence[str], hits: Hits) -> Run:
     """Convert hits to a Run; dict insertion order keeps the rank order."""
     return {
@@ -251,9 +251,11 @@ def search_queries(
     """Encode ``queries`` with the index's encoder settings, search, and optionally write the run.
 
     With ``out_dir``: ``run.trec`` (TREC format), ``run.jsonl`` (ranked docids + scores per query)
-    and a manifest are written there.
+    and a manifest are written there. Queries cut at the query max length are counted per
+    language (the manifest's ``truncation``) and warned about past
+    :data:`~xqg.models.encoder.TRUNCATION_WARN_SHARE` of a language.
     """
-    from xqg.models.encoder import BiEncoder
+    from xqg.models.encoder import BiEncoder, TruncationCounter
 
     cfg = config or SearchConfig()
     searcher = Searcher(index_dir, params=cfg.params, mmap=cfg.mmap)
@@ -267,6 +269,9 @@ def search_queries(
     bar = progress_bar(total=len(queries), desc="encode queries", unit="q", disable=not show_progress)
     vecs = encoder.encode_queries([q.text for q in queries], progress=bar.update)
     bar.close()
+    counter = TruncationCounter(encoder, "query", encoder.config.query_max_length)
+    counter.add([q.text for q in queries], [q.lang for q in queries])
+    truncation = counter.summary("search queries")
     run = search_vectors(searcher, qids, vecs, depth=cfg.depth, batch_size=cfg.batch_size)
     if out_dir is not None:
         write_run_dir(
@@ -274,14 +279,20 @@ def search_queries(
             run,
             config={"search": cfg.model_dump(), "encoder": encoder.config.model_dump()},
             inputs={"index": str(Path(index_dir).resolve())},
+            extra={"truncation": truncation},
         )
     return run
 
 
 def write_run_dir(
-    out_dir: str | Path, run: Run, *, config: dict[str, Any], inputs: dict[str, Any]
+    out_dir: str | Path,
+    run: Run,
+    *,
+    config: dict[str, Any],
+    inputs: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``run.trec`` + ``run.jsonl`` + manifest into ``out_dir``."""
+    """Write ``run.trec`` + ``run.jsonl`` + manifest (with ``extra`` fields) into ``out_dir``."""
     from xqg.data.runs import write_jsonl_run, write_trec_run
 
     out_dir = start_folder(out_dir)
@@ -294,4 +305,5 @@ def write_run_dir(
         counts={"queries": len(run), "hits": sum(len(v) for v in run.values())},
         files=["run.trec", "run.jsonl"],
         inputs=inputs,
+        extra=extra,
     )

@@ -63,6 +63,14 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def token_ids(tokenizer: Any, texts: list[str], max_length: int | None) -> list[list[int]]:
+    """Token ids (special tokens included, no padding) of each text, cut at ``max_length`` unless None."""
+    cut = {"max_length": max_length, "truncation": True} if max_length is not None else {"truncation": False}
+    return tokenizer(
+        texts, padding=False, return_attention_mask=False, return_token_type_ids=False, verbose=False, **cut
+    )["input_ids"]
+
+
 class BiEncoder:
     """Embeds queries and passages with one model, per an :class:`EncoderConfig`."""
 
@@ -179,15 +187,7 @@ class BiEncoder:
         out = np.empty((n, self.dim), dtype=np.float32)
         if n == 0:
             return out
-        enc = self.tokenizer(
-            [prefix + t for t in texts],
-            max_length=max_len,
-            truncation=True,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
-        ids: list[list[int]] = enc["input_ids"]
+        ids = token_ids(self.tokenizer, [prefix + t for t in texts], max_len)
         # Longest first: the first batch shows peak memory at once, and equal lengths pad little.
         order = sorted(range(n), key=lambda i: -len(ids[i]))
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -211,6 +211,10 @@ class BiEncoder:
                     progress(len(idx))
         return out
 
+    def truncated(self, texts: Sequence[str], *, kind: Kind) -> np.ndarray:
+        """Which ``texts`` :meth:`encode` cuts at ``kind``'s max length (see :func:`truncated_mask`)."""
+        return truncated_mask(self.tokenizer, self.config, texts, kind=kind)
+
     def describe(self) -> dict[str, Any]:
         """What a manifest records about this encoder: the config plus where the weights came from."""
         from xqg.models.sources import model_info
@@ -223,3 +227,108 @@ class BiEncoder:
             info["engine"].update(quantization=self.config.onnx_quantization,
                                   exports=list(self.onnx_exports.values()))  # fmt: skip
         return info
+
+
+# -- truncation ------------------------------------------------------------------------------------
+
+
+def truncated_mask(tokenizer: Any, config: EncoderConfig, texts: Sequence[str], *, kind: Kind) -> np.ndarray:
+    """True where ``config``'s prefix + text is longer than ``kind``'s max length in ``tokenizer``'s
+    tokens (special tokens count), i.e. where :meth:`BiEncoder.encode` cuts it. Tokenises without
+    truncation, apart from encoding, so the vectors are untouched by the count."""
+    if kind == "query":
+        prefix, max_len = config.query_prefix, config.query_max_length
+    else:
+        prefix, max_len = config.passage_prefix, config.passage_max_length
+    if not texts:
+        return np.zeros(0, dtype=bool)
+    ids = token_ids(tokenizer, [prefix + t for t in texts], None)
+    return np.fromiter((len(x) > max_len for x in ids), dtype=bool, count=len(ids))
+
+
+#: Share of a language's texts cut at the max length past which encode and search warn.
+TRUNCATION_WARN_SHARE = 0.05
+#: The language key of texts whose language is not known (BCP-47 "undetermined").
+UNKNOWN_LANG = "und"
+
+
+class TruncationWarning(UserWarning):
+    """Many texts of a language were cut at the max length (each then retrieves with less of itself)."""
+
+
+class TruncationCounter:
+    """Counts, per language, the texts an encoder cuts at its max length, and reports them.
+
+    ``add`` takes one batch; :meth:`summary` is what manifests record::
+
+        {"max_length": 32, "warn_share": 0.05, "truncated": 3,
+         "by_lang": {"sw": {"texts": 40, "truncated": 3, "share": 0.075}}}
+
+    Encoders without :meth:`BiEncoder.truncated` (test fakes, other engines) are not counted:
+    :meth:`summary` then says ``"counted": false`` instead of claiming zero.
+    """
+
+    def __init__(
+        self, encoder: Any, kind: Kind, max_length: int, warn_share: float = TRUNCATION_WARN_SHARE
+    ) -> None:
+        self.encoder, self.kind, self.max_length, self.warn_share = encoder, kind, max_length, warn_share
+        self.counted = callable(getattr(encoder, "truncated", None))
+        self.by_lang: dict[str, list[int]] = {}
+
+    def use(self, encoder: Any) -> None:
+        """Count with ``encoder`` from now on (one loaded later, whose tokenizer is already there)."""
+        if callable(getattr(encoder, "truncated", None)):
+            self.encoder = encoder
+
+    def add(self, texts: Sequence[str], langs: Sequence[str | None]) -> dict[str, list[int]]:
+        """Count one batch; returns its own ``{lang: [texts, truncated]}``."""
+        batch: dict[str, list[int]] = {}
+        if not self.counted:
+            return batch
+        cut = self.encoder.truncated(texts, kind=self.kind)
+        if cut is None:  # no tokenizer to count with
+            self.counted = False
+            return batch
+        for lang, c in zip(langs, cut, strict=True):
+            row = batch.setdefault(lang or UNKNOWN_LANG, [0, 0])
+            row[0] += 1
+            row[1] += int(c)
+        self.merge(batch)
+        return batch
+
+    def merge(self, batch: dict[str, list[int]]) -> None:
+        """Add counts made earlier (a reused shard's record)."""
+        for lang, (n, c) in batch.items():
+            row = self.by_lang.setdefault(lang, [0, 0])
+            row[0] += n
+            row[1] += c
+
+    def summary(self, what: str = "texts") -> dict[str, Any]:
+        """The manifest record; warns (:class:`TruncationWarning`) for languages past the share."""
+        if not self.counted:
+            return {"counted": False, "max_length": self.max_length}
+        by_lang = {
+            lang: {"texts": n, "truncated": c, "share": round(c / n, 6) if n else 0.0}
+            for lang, (n, c) in sorted(self.by_lang.items())
+        }
+        over = {lang: r for lang, r in by_lang.items() if r["share"] > self.warn_share}
+        if over:
+            import warnings
+
+            detail = ", ".join(
+                f"{lang} {r['truncated']}/{r['texts']} ({r['share']:.1%})" for lang, r in over.items()
+            )
+            warnings.warn(
+                f"{what} cut at max length {self.max_length} tokens in more than {self.warn_share:.0%} of "
+                f"a language's texts: {detail}; a cut text is embedded from its first "
+                f"{self.max_length} tokens only",
+                TruncationWarning,
+                stacklevel=3,
+            )
+        return {
+            "counted": True,
+            "max_length": self.max_length,
+            "warn_share": self.warn_share,
+            "truncated": sum(r["truncated"] for r in by_lang.values()),
+            "by_lang": by_lang,
+        }
