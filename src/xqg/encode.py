@@ -92,9 +92,18 @@ def _shard_is_done(out_dir: Path, i: int, ids: list[str], cfg_hash: str) -> bool
     return ids_path.read_text(encoding="utf-8").splitlines() == ids
 
 
+class _Writes:
+    """A file seen by numpy as a plain stream: ``np.save`` on a real file writes through a dup'd C
+    ``FILE*`` and loses the error of a short write (full disk, RLIMIT_FSIZE), leaving a truncated
+    shard that its checksum would then vouch for; Python's own writes raise."""
+
+    def __init__(self, fh: Any) -> None:
+        self.write = fh.write
+
+
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        np.save(_Writes(fh), np.ascontiguousarray(array), allow_pickle=False)  # type: ignore[arg-type]
 
 
 def write_embedding_shard(
