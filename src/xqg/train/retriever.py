@@ -192,10 +192,39 @@ def _router_mapping(negatives: int) -> dict[str, str]:
     return mapping
 
 
-def _last_checkpoint(ckpt_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def _checkpoint_complete(path: Path) -> bool:
+    """The trainer writes ``trainer_state.json`` last, after the weights, optimizer and scheduler."""
+    import json
 
-    return get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    try:
+        json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return all((path / name).is_file() for name in ("optimizer.pt", "scheduler.pt"))
+
+
+def _last_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest *complete* ``checkpoint-N``; newer ones a killed save left half-written are removed.
+
+    The trainer writes a checkpoint in place, so a SIGKILL during a save leaves a folder without
+    its config or state, which ``get_last_checkpoint`` would pick and the resume then crash on
+    (found by scripts/crash_campaign.py).
+    """
+    import re
+    import shutil
+
+    if not ckpt_dir.is_dir():
+        return None
+    found = sorted(
+        (int(m.group(1)), p)
+        for p in ckpt_dir.iterdir()
+        if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+    )
+    for _, path in reversed(found):
+        if _checkpoint_complete(path):
+            return str(path)
+        shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 CHECKPOINT_RECORD = "run.json"
