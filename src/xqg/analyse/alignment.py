@@ -35,7 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from xqg.analyse.common import SystemSpec, fmt_p, load_vectors, save_figure, write_analysis
+from xqg.analyse.common import (
+    Rendered,
+    SystemSpec,
+    fmt_p,
+    load_vectors,
+    md_table,
+    save_figure,
+)
 from xqg.errors import DataFormatError, XqgError
 from xqg.evaluate.mutual_information import unit_rows
 from xqg.io import read_json
@@ -406,7 +413,7 @@ def _table(
     """Per-language table of one statistic: reference value, then value, Δ and p of every other system."""
     labels = list(summaries)
     head = ["lang", reference] + [x for lb in labels[1:] for x in (lb, "Δ", "p")]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for lang in [*summaries[reference]["by_lang"], "macro"]:
 
         def pick(d: dict[str, Any], lang: str = lang) -> dict[str, Any]:
@@ -418,15 +425,15 @@ def _table(
             p = c[f"{test}_test"]["p_permutation"]
             star = "*" if p is not None and p < 0.05 else ""
             row += [format(pick(summaries[lb])[key], fmt), f"{c[f'delta_{key}']:+{fmt}}{star}", fmt_p(p)]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return "\n".join(md_table(head, rows, "l" * len(head)))
 
 
 def _cos_table(summaries: dict[str, Any]) -> str:
     """Per language and system: mean gold cos, mean best-wrong cos, R@1 by cosine / inner product."""
     labels = list(summaries)
     head = ["lang"] + [f"{lb} {x}" for lb in labels for x in ("gold", "best wrong", "R@1 cos / ip")]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     first = summaries[labels[0]]
     for lang in [*first["by_lang"], "macro"]:
         row = [f"**{lang}**" if lang == "macro" else lang]
@@ -437,18 +444,17 @@ def _cos_table(summaries: dict[str, Any]) -> str:
                 f"{st['best_wrong_cos_mean']:.3f}",
                 f"{st['recall_at_1']:.3f} / {st['ip_recall_at_1']:.3f}",
             ]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return "\n".join(md_table(head, rows, "l" * len(head)))
 
 
 def _distribution_table(summaries: dict[str, Any]) -> str:
     head = ["system"] + [f"{q} mean / median" for q in QUANTITIES]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label, s in summaries.items():
-        m = s["macro"]
-        cells = [f"{m[f'{q}_mean']:.4f} / {m[f'{q}_median']:.4f}" for q in QUANTITIES]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [
+        [label] + [f"{s['macro'][f'{q}_mean']:.4f} / {s['macro'][f'{q}_median']:.4f}" for q in QUANTITIES]
+        for label, s in summaries.items()
+    ]
+    return "\n".join(md_table(head, rows, "l" * len(head)))
 
 
 def analyse_alignment(
@@ -504,21 +510,14 @@ def _norm_stats(norms: np.ndarray | None) -> dict[str, float]:
     return {"mean": float(norms.mean()), "min": float(norms.min()), "max": float(norms.max())}
 
 
-def run_alignment(
-    specs: Sequence[SystemSpec],
-    out_dir: str | Path,
-    *,
-    split: str = "test",
-    langs: Sequence[str] | None = None,
-    bins: int = 40,
-    n_resamples: int = 10_000,
-    seed: int = 0,
-    command: str | None = None,
-) -> Path:
-    """Run the analysis and write its folder (analysis.json/md, two PNGs, manifest)."""
-    data, results = analyse_alignment(
-        specs, split=split, langs=langs, bins=bins, n_resamples=n_resamples, seed=seed
-    )
+def compute(specs: Sequence[SystemSpec], **options: Any) -> dict[str, Any]:
+    """The analysis' plain data (``analysis.json``'s ``data``); options as :func:`analyse_alignment`'s."""
+    return analyse_alignment(specs, **options)[0]
+
+
+def render(data: dict[str, Any], out_dir: str | Path) -> Rendered:
+    """Headline, Markdown body and the two histogram figures (drawn into ``out_dir``) from the data."""
+    split, n_resamples, seed = data["split"], data["test"]["n_resamples"], data["test"]["seed"]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = ["gold_cos.png", "margin.png"]
@@ -528,7 +527,9 @@ def run_alignment(
     plot_histograms(
         data["histograms"], "margin", "margin = gold cos − best wrong cos (> 0: top-1 hit)", out / figures[1]
     )
-    summaries = {label: {k: data["systems"][label][k] for k in ("by_lang", "macro")} for label in results}
+    summaries = {
+        label: {k: data["systems"][label][k] for k in ("by_lang", "macro")} for label in data["systems"]
+    }
     ref = data["reference"]
     norms = ", ".join(
         "{} {mean:.3f} [{min:.3f}, {max:.3f}]".format(label, **s["passage_norm"])
@@ -569,14 +570,29 @@ def run_alignment(
             _distribution_table(summaries),
         ]
     )
-    return write_analysis(
+    return Rendered(data["headline"], body, figures)
+
+
+def run_alignment(
+    specs: Sequence[SystemSpec],
+    out_dir: str | Path,
+    *,
+    split: str = "test",
+    langs: Sequence[str] | None = None,
+    bins: int = 40,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    command: str | None = None,
+) -> Path:
+    """Run the analysis and write its folder (analysis.json/md, two PNGs, manifest)."""
+    data = compute(specs, split=split, langs=langs, bins=bins, n_resamples=n_resamples, seed=seed)
+    shown = render(data, out_dir)
+    out = Path(out_dir)
+    return shown.write(
         out,
         name=NAME,
         question=QUESTION,
-        headline=data["headline"],
-        body_md=body,
         data=data,
-        figures=figures,
         command=command,
         config={
             "systems": [f"{s.label}={s.folder}:{s.system}" for s in specs],
@@ -586,5 +602,5 @@ def run_alignment(
             "n_resamples": n_resamples,
             "seed": seed,
         },
-        counts={"systems": len(specs), "questions": int(data["systems"][ref]["macro"]["n"])},
+        counts={"systems": len(specs), "questions": int(data["systems"][data["reference"]]["macro"]["n"])},
     )

@@ -138,6 +138,21 @@ class Rendered:
     body_md: str
     figures: list[str]
 
+    def write(
+        self, out_dir: str | Path, *, name: str, question: str, data: dict[str, Any], **kw: Any
+    ) -> Path:
+        """:func:`write_analysis` of this rendering and ``data`` (``kw``: command, config, counts)."""
+        return write_analysis(
+            out_dir,
+            name=name,
+            question=question,
+            headline=self.headline,
+            body_md=self.body_md,
+            data=data,
+            figures=self.figures,
+            **kw,
+        )
+
 
 def fmt_p(p: float | None, *, none: str = "–", eq: bool = False) -> str:
     """A p-value as the analyses print it: ``<0.001`` or three decimals; ``none`` for None/NaN.

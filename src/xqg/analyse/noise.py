@@ -6,6 +6,10 @@ specific to a script — dropping a diacritic that the typist's keyboard makes a
 Arabic vowel sign, confusing two Greek letters that sound the same. Retrieval robustness measured
 with unrealistic noise says little about users, so each edit here is one a person plausibly makes.
 
+(Over 600 lines because about 250 of them are data — the keyboard layouts and each language's
+confusion rules — kept beside the code that reads them, so one language's noise model is read in
+one place. It is a library of the misspellings analysis, which has the compute/render split.)
+
 **Rate.** ``rate`` is the probability that one *eligible* character — a letter or a combining
 mark (Unicode category ``L*`` or ``M*``), never a space, digit or punctuation — is the anchor of an
 edit. Every eligible position draws a uniform number and is selected when it is below ``rate``;

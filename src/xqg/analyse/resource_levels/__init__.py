@@ -129,8 +129,6 @@ def run_analysis(
     read from the experiment folders' ``generated/config.json`` (which languages got generated
     queries). ``alpha`` marks significance in the rendered tables.
     """
-    from xqg.analyse.common import write_analysis
-
     opts = Options(**options)
     data = compute(opts)
     shown = render(data, out_dir, alpha=alpha)
@@ -139,14 +137,11 @@ def run_analysis(
         for key in ("xquad", "xor")
         if key in data
     }
-    return write_analysis(
+    return shown.write(
         out_dir,
         name="resource-levels",
         question=QUESTION,
-        headline=shown.headline,
-        body_md=shown.body_md,
         data=data,
-        figures=shown.figures,
         command=command,
         config=opts.config(),
         counts=counts,
