@@ -180,16 +180,8 @@ def run_stage(stage: str, work: Path, out: Path) -> None:
             *common,
         )
     elif stage == "encode-generated":
-        _cli(
-            "encode-generated",
-            str(ref["generate"]),
-            "--out",
-            str(out),
-            "--like",
-            str(ref["encode"]),
-            "--shard-size",
-            "20",
-        )
+        _cli("encode-generated", str(ref["generate"]), "--out", str(out), "--like", str(ref["encode"]),
+             "--shard-size", "20")  # fmt: skip
     elif stage == "augment":
         _cli(
             "augment",

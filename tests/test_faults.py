@@ -271,18 +271,8 @@ def test_a_second_encode_into_the_same_folder_is_refused(inputs, tmp_path):
     out.mkdir()
     lock_folder(out)  # this test process holds it
     try:
-        r = _xqg(
-            [
-                "encode",
-                str(inputs["corpus"]),
-                "--out",
-                str(out),
-                "--model",
-                str(inputs["model"]),
-                "--device",
-                "cpu",
-            ]
-        )
+        args = ["encode", str(inputs["corpus"]), "--out", str(out), "--model", str(inputs["model"])]
+        r = _xqg([*args, "--device", "cpu"])
     finally:
         unlock_folder(out)
     assert r.returncode == 2 and f"process {os.getpid()} is writing this folder" in r.stderr, r.stderr
