@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from xqg.analyse.common import save_figure
 from xqg.evaluate.tables import LanguageTable
 from xqg.io import atomic_open, atomic_path, read_json, write_json
 
@@ -39,11 +40,7 @@ def _cell(row: Any, metric: str, compared: bool) -> str:
 
 
 def _savefig(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _heatmap(path: Path, cells: dict[str, LanguageTable], langs: list[str], metric: str) -> None:

@@ -11,8 +11,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from xqg.analyse.common import fmt_p, save_figure
 from xqg.evaluate.tables import LanguageTable
-from xqg.io import atomic_open, atomic_path, write_json
+from xqg.io import atomic_open, write_json
 
 HEADLINE = ("paper", "tuned")
 
@@ -21,10 +22,7 @@ def _f(v: float | None, digits: int = 3) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def _p(v: float | None) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    return "<0.001" if v < 0.001 else f"{v:.3f}"
+_p = fmt_p
 
 
 def _signed(v: float | None) -> str:
@@ -204,9 +202,7 @@ def plot_alpha(summary: dict[str, Any], path: Path) -> None:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{summary['name']}: fusion strategy and α", fontsize=11)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_n(summary: dict[str, Any], path: Path) -> None:
@@ -237,9 +233,7 @@ def plot_n(summary: dict[str, Any], path: Path) -> None:
     axes[1].legend(fontsize=7, ncol=2)
     axes[1].grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_languages(summary: dict[str, Any], systems: list[str], path: Path) -> None:
@@ -275,9 +269,7 @@ def plot_languages(summary: dict[str, Any], systems: list[str], path: Path) -> N
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def render_markdown(summary: dict[str, Any], command: str | None = None) -> str:
