@@ -300,12 +300,20 @@ def count_corpus(path: PathLike, fmt: str = "auto") -> int:
     return sum(1 for _ in iter_corpus(path, fmt, check_unique=False, allow_empty=True))
 
 
+def passages_by_id(path: PathLike, wanted: Iterable[str], fmt: str = "auto") -> dict[str, Passage]:
+    """The passages of ``path`` whose id is in ``wanted``, streaming the corpus once, so a corpus
+    far larger than memory is read to pick the few passages a run retrieved."""
+    wanted = set(wanted)
+    return {p.id: p for p in iter_corpus(path, fmt, check_unique=False) if p.id in wanted}
+
+
 __all__ = [
     "READ_FORMATS",
     "WRITE_FORMATS",
     "count_corpus",
     "detect_corpus_format",
     "iter_corpus",
+    "passages_by_id",
     "read_corpus",
     "write_corpus",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 
 from xqg.data._jsonl import (
     PathLike,
@@ -162,4 +163,14 @@ def _checked_ranking(docids: list, scores: list, path: PathLike, line: int) -> d
     return docs
 
 
-__all__ = ["ranked", "read_jsonl_run", "read_trec_run", "write_jsonl_run", "write_trec_run"]
+def read_run(path: PathLike) -> Run:
+    """A run from a search folder (its ``run.jsonl``), a ``.jsonl`` run or a TREC run file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "run.jsonl"
+    if not path.exists():
+        raise XqgError(f"{path}: run file not found")
+    return read_jsonl_run(path) if path.suffix == ".jsonl" else read_trec_run(path)
+
+
+__all__ = ["ranked", "read_jsonl_run", "read_run", "read_trec_run", "write_jsonl_run", "write_trec_run"]

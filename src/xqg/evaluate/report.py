@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xqg.data.runs import read_run  # noqa: F401 - re-exported: its old import path (xqg evaluate)
 from xqg.errors import XqgError
 from xqg.evaluate.metrics import evaluate_qrels
 from xqg.evaluate.rkt import DEFAULT_KS, evaluate_rkt
@@ -24,18 +25,6 @@ from xqg.io import write_json, write_manifest
 from xqg.types import AnswerQuery, Qrels, Run
 
 _RKT = re.compile(r"^r@(\d*)(k?)t$", re.IGNORECASE)  # r@kt, r@2kt (=2000 tokens), r@2000t
-
-
-def read_run(path: str | Path) -> Run:
-    """A run from a search folder (its ``run.jsonl``), a ``.jsonl`` run or a TREC run file."""
-    from xqg.data.runs import read_jsonl_run, read_trec_run
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "run.jsonl"
-    if not path.exists():
-        raise XqgError(f"{path}: run file not found")
-    return read_jsonl_run(path) if path.suffix == ".jsonl" else read_trec_run(path)
 
 
 def split_metrics(metrics: Sequence[str], ks: Sequence[int] = DEFAULT_KS) -> tuple[list[str], list[int]]:
@@ -67,10 +56,10 @@ class EvaluationReport:
 
 
 def _passages_for(corpus: str | Path, runs: Sequence[Run]) -> dict[str, str]:
-    from xqg.data.corpus import iter_corpus
+    from xqg.data.corpus import passages_by_id
 
     wanted = {d for run in runs for hits in run.values() for d in hits}
-    return {p.id: p.text for p in iter_corpus(corpus, check_unique=False) if p.id in wanted}
+    return {pid: p.text for pid, p in passages_by_id(corpus, wanted).items()}
 
 
 def evaluate_run(

@@ -211,16 +211,12 @@ def xquad_scores(
 
 def read_passages(corpus: str | Path, wanted: set[str], passage_text: str = "text") -> dict[str, str]:
     """Texts of the ``wanted`` doc ids, streaming the corpus once (large corpora stay out of memory)."""
-    from xqg.data.corpus import iter_corpus
+    from xqg.data.corpus import passages_by_id
     from xqg.evaluate.rkt import passage_string
 
     if not Path(corpus).is_file():
         raise XqgError(f"corpus {corpus} does not exist")
-    return {
-        p.id: passage_string(p, passage_text)  # type: ignore[arg-type]
-        for p in iter_corpus(corpus, check_unique=False)
-        if p.id in wanted
-    }
+    return {pid: passage_string(p, passage_text) for pid, p in passages_by_id(corpus, wanted).items()}  # type: ignore[arg-type]
 
 
 def parse_run_arg(text: str) -> tuple[str, Path]:
@@ -241,8 +237,8 @@ def xor_scores(
     passage_text: str = "text",
 ) -> list[SystemScores]:
     """R@kt of TREC/JSONL runs against XOR-TyDi-format gold (``answers``) and the corpus they searched."""
+    from xqg.data.runs import read_run
     from xqg.data.xor import read_xor
-    from xqg.evaluate.report import read_run
 
     gold = read_xor(queries)
     if not gold:
