@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from xqg.analyse.alignment import AlignmentResult, compare, cosine_alignment, load_system
 from xqg.analyse.common import SystemSpec
+from xqg.config import EncoderConfig
 from xqg.encode import shard_names, write_embedding_shard
 from xqg.errors import XqgError
 from xqg.io import write_manifest
@@ -135,7 +136,7 @@ def _write_embeddings(folder: Path, ids: list[str], vecs: np.ndarray) -> None:
     write_manifest(
         folder,
         stage="encode",
-        config={"synthetic": True},
+        config={"synthetic": True, "encoder": EncoderConfig(model="synthetic").model_dump()},
         counts={"rows": len(ids), "shards": 1},
         files=["ids.txt", emb, id_file],
         extra={

@@ -369,25 +369,9 @@ def test_rkt_unknown_language_and_missing_inputs(xor_files, tmp_path):
 
 def _write_vectors(folder: Path, ids: list[str], vecs: np.ndarray) -> None:
     """An embedding folder in the layout 'xqg encode' writes (one shard)."""
-    from xqg.encode import shard_names, write_embedding_shard
-    from xqg.io import write_manifest
+    from tests.test_analyse_alignment import _write_embeddings
 
-    folder.mkdir(parents=True)
-    write_embedding_shard(folder, 0, ids, vecs, "synthetic")
-    (folder / "ids.txt").write_text("".join(f"{x}\n" for x in ids), encoding="utf-8")
-    emb, idf, _ = shard_names(0)
-    write_manifest(
-        folder,
-        stage="encode",
-        config={"synthetic": True},
-        counts={"rows": len(ids), "shards": 1},
-        files=["ids.txt", emb, idf],
-        extra={
-            "dim": int(vecs.shape[1]),
-            "id_file": "ids.txt",
-            "shards": [{"emb": emb, "ids": idf, "rows": len(ids)}],
-        },
-    )
+    _write_embeddings(folder, ids, vecs)
 
 
 @pytest.fixture(scope="module")
