@@ -43,8 +43,10 @@ EXTRA_TATOEBA = {"bg": "bul", "fr": "fra", "sw": "swh", "ur": "urd"}
 #: Joshi et al. (2020) classes of the XNLI languages xqg's resource table does not list yet
 #: (``lang2tax.txt``: French 5 "winner", Bulgarian and Urdu 3 "rising stars", Swahili 2 "hopefuls").
 EXTRA_JOSHI = {"fr": 5, "bg": 3, "ur": 3, "sw": 2}
-#: (split, task) query sets encoded per model: dev is only for tuning, on the hypothesis task.
-ENCODED = (("dev", "hypothesis"), ("test", "hypothesis"), ("test", "premise"))
+#: (split, task) query sets encoded per model. Dev is only for choosing the fusion, on the hypothesis
+#: task, so it is encoded only for the grid's models and only once there are generated queries.
+TEST_SETS = (("test", "hypothesis"), ("test", "premise"))
+DEV_SET = ("dev", "hypothesis")
 TASK_NAMES = {
     "hypothesis": "hypothesis → English premise (graded)",
     "entailment": "entailment hypothesis → English premise",
@@ -199,9 +201,10 @@ class Vectors:
 
 
 def _encode_model(
-    name: str, enc: EncoderConfig, cfg: XnliConfig, out: Path, show_progress: bool
+    name: str, enc: EncoderConfig, cfg: XnliConfig, out: Path, show_progress: bool, with_xqg: bool
 ) -> dict[str, float]:
-    """Encode a model's queries (and generated queries, when there are any) into ``eval/<name>/``."""
+    """Encode a model's test queries into ``eval/<name>/``; ``with_xqg``: also its dev hypotheses
+    and the generated queries (the model is in the xQG grid and generation has finished)."""
     from xqg.encode import encode_generated_queries, encode_queries
     from xqg.models.encoder import BiEncoder
 
@@ -209,7 +212,7 @@ def _encode_model(
     encoder = BiEncoder(eval_encoder(enc, cfg))
     folder = out / "eval" / name
     t = time.perf_counter()
-    for split, task in ENCODED:
+    for split, task in (*TEST_SETS, DEV_SET) if with_xqg else TEST_SETS:
         b = load_xnli(cfg.langs, split, task)
         encode_queries(
             b.all_queries(),
@@ -219,7 +222,7 @@ def _encode_model(
         )
     seconds["encode_queries"] = time.perf_counter() - t
     gen = _generated_dir(cfg)
-    if gen is not None:
+    if with_xqg and gen is not None:
         t = time.perf_counter()
         q_encoder = encoder.with_settings(query_max_length=cfg.augment.query_max_length)
         encode_generated_queries(
@@ -257,7 +260,9 @@ def _load_vectors(name: str, cfg: XnliConfig, out: Path) -> Vectors:
     pids, p = EmbeddingShards.open(out / "embeddings").load()
     folder = out / "eval" / name
     queries = {}
-    for split, task in ENCODED:
+    for split, task in (*TEST_SETS, DEV_SET):
+        if not (folder / f"queries-{split}-{task}" / "manifest.json").is_file():
+            continue
         ids, v = EmbeddingShards.open(folder / f"queries-{split}-{task}").load()
         queries[(split, task)] = (ids, np.ascontiguousarray(v, dtype=np.float32))
     gen = None
@@ -429,23 +434,25 @@ def run_xnli_experiment(
     log(
         "xQG: " + (f"fusing {gen_dir}" if gen_dir else f"pending (no finished generation at {cfg.generated})")
     )
+    grid_models = ("base", f"base+distill:{cfg.grid_distill}")
     values: dict[str, dict[str, Any]] = {}  # system → task → per-query values (test)
     chosen: dict[str, Any] = {}
     bitext: dict[str, Any] = {}
     for name, enc in models.items():
         slug = name.replace("+", "-").replace(":", "-")
-        seconds[f"encode:{name}"] = _encode_model(slug, enc, cfg, out, show_progress)
+        with_xqg = gen_dir is not None and name in grid_models
+        seconds[f"encode:{name}"] = _encode_model(slug, enc, cfg, out, show_progress, with_xqg)
         t = time.perf_counter()
         v = _load_vectors(slug, cfg, out)
         cv = {s: corpus_vectors(v, s) for s in ("dev", "test")}
         sv = {("test", task): split_vectors(v, "test", task, cv["test"], langs) for task in TASK_NAMES}
-        sv[("dev", "hypothesis")] = split_vectors(v, "dev", "hypothesis", cv["dev"], langs)
         values[name] = {
             task: per_query(cv["test"], sv[("test", task)], {"kind": "baseline"}, metrics)
             for task in TASK_NAMES
         }
-        if gen_dir is not None and len(cv["dev"].gen_row):
-            spec, grid = tune(cv["dev"], sv[("dev", "hypothesis")], variant_grid("tuned", a, cfg.n), metric)
+        if with_xqg and len(cv["dev"].gen_row):
+            dev = split_vectors(v, *DEV_SET, cv["dev"], langs)
+            spec, grid = tune(cv["dev"], dev, variant_grid("tuned", a, cfg.n), metric)
             chosen[name] = {"spec": spec, "describe": describe(spec), "dev_grid": grid}
             values[f"{name}+xQG"] = {
                 task: per_query(cv["test"], sv[("test", task)], spec, metrics) for task in TASK_NAMES
