@@ -411,6 +411,10 @@ class EmbeddingShards:
 
     def _check_layout(self) -> None:
         m, where = self.manifest, self.path / "manifest.json"
+        try:
+            self.storage  # noqa: B018
+        except XqgError as e:
+            raise ManifestError(f"{where}: field 'storage': {e}") from None
         dim, total, shards = int(m["dim"]), int(m["counts"]["rows"]), list(m["shards"])
         listed = set(m["files"])
         self.encoder_config  # noqa: B018 - a malformed encoder config is an error here, not later

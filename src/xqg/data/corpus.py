@@ -203,7 +203,7 @@ def _iter_parquet(
 
     try:
         pf = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # a damaged footer's names
         raise DataFormatError(path, f"not a readable Parquet file ({exc})") from None
     names = set(pf.schema_arrow.names)
     for required in ("id", "text"):
@@ -212,8 +212,15 @@ def _iter_parquet(
     cols = ["id", "text"] + (["title"] if "title" in names else [])
     seen = SeenIds(path, "id", check_unique)
     row = 0
-    for batch in pf.iter_batches(batch_size=batch_size, columns=cols):
-        data = batch.to_pydict()
+    batches = pf.iter_batches(batch_size=batch_size, columns=cols)
+    while True:
+        try:
+            batch = next(batches, None)
+            if batch is None:
+                return
+            data = batch.to_pydict()
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # damaged pages
+            raise DataFormatError(path, f"not a readable Parquet file ({exc})", line=row + 1) from None
         titles = data.get("title") or [None] * batch.num_rows
         for raw_id, text, title in zip(data["id"], data["text"], titles, strict=True):
             row += 1
