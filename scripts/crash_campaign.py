@@ -81,7 +81,7 @@ def _passages(n: int) -> list[dict[str, str]]:
     ]
 
 
-def build_inputs(work: Path) -> None:
+def build_inputs(work: Path, stages: list[str] | None = None) -> None:
     """Models (tiny BERT, tiny causal Gemma for generation and for LoRA training), a corpus of 400
     passages and 60 queries (written into ``work/inputs``)."""
     from tests.conftest import make_tiny_model
@@ -90,9 +90,13 @@ def build_inputs(work: Path) -> None:
 
     inp = work / "inputs"
     inp.mkdir(parents=True, exist_ok=True)
-    make_tiny_model(inp / "bert")
-    make_tiny_causal(inp / "causal")
-    make_tiny_gemma(inp / "gemma")
+    stages = list(STAGES) if stages is None else stages
+    if set(stages) - {"generate", "train-generator"}:
+        make_tiny_model(inp / "bert")
+    if "generate" in stages:
+        make_tiny_causal(inp / "causal")
+    if "train-generator" in stages:
+        make_tiny_gemma(inp / "gemma")
     with (inp / "corpus.jsonl").open("w", encoding="utf-8") as fh:
         for p in _passages(400):
             fh.write(json.dumps(p, ensure_ascii=False) + "\n")
@@ -590,14 +594,14 @@ def table(reports: list[StageReport]) -> str:
     return "\n".join(lines)
 
 
-def _prepare(work: Path) -> None:
+def _prepare(work: Path, stages: list[str]) -> None:
     """Build the inputs in a child (the parent must not run torch code before forking)."""
     sys.stdout.flush()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            build_inputs(work)
+            build_inputs(work, stages)
             code = 0
         except BaseException:
             traceback.print_exc()
@@ -634,8 +638,8 @@ def run_campaign(
     if unknown:
         raise SystemExit(f"unknown stage(s) {unknown}; stages: {', '.join(STAGES)}")
     work = work or Path(tempfile.mkdtemp(prefix="xqg-crash-"))
-    _prepare(work)
     needed = _with_prerequisites(chosen)
+    _prepare(work, needed)
     reports = []
     for stage in needed:
         if stage not in chosen:  # only its reference output is needed, by a later stage
