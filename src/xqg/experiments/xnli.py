@@ -85,6 +85,14 @@ class XnliConfig(BaseModel):
     augment: AugmentExperimentConfig = Field(default_factory=_default_augment)
     distill: dict[str, XnliDistill] = {"xnli": XnliDistill()}
     grid_distill: str = Field("xnli", description="the distill run that is the grid's base+distill")
+    test_every: int = Field(
+        1,
+        ge=1,
+        description="score the queries of every k-th test premise only (corpus stays all 1,670); 1 = all",
+    )
+    tatoeba_pairs: int | None = Field(
+        None, ge=1, description="held-out Tatoeba pairs per language; None = all"
+    )
     seed: int = 0
 
 
@@ -213,10 +221,9 @@ def _encode_model(
     folder = out / "eval" / name
     t = time.perf_counter()
     for split, task in (*TEST_SETS, DEV_SET) if with_xqg else TEST_SETS:
-        b = load_xnli(cfg.langs, split, task)
         encode_queries(
-            b.all_queries(),
-            folder / f"queries-{split}-{task}",
+            selected_queries(cfg, split, task),
+            folder / query_folder(cfg, split, task),
             encoder=encoder,
             show_progress=show_progress,
         )
@@ -235,6 +242,24 @@ def _encode_model(
         )
         seconds["encode_generated"] = time.perf_counter() - t
     return seconds
+
+
+def _premise_index(pid: str) -> int:
+    return int(pid.rsplit("-p", 1)[1])
+
+
+def selected_queries(cfg: XnliConfig, split: str, task: str) -> list[Any]:
+    """The task's queries of ``split``; on test only those of every ``test_every``-th premise."""
+    b = load_xnli(cfg.langs, split, task)
+    qs = b.all_queries()
+    if split != "test" or cfg.test_every == 1:
+        return qs
+    return [q for q in qs if _premise_index(next(iter(b.qrels[q.id]))) % cfg.test_every == 0]
+
+
+def query_folder(cfg: XnliConfig, split: str, task: str) -> str:
+    every = f"-every{cfg.test_every}" if split == "test" and cfg.test_every > 1 else ""
+    return f"queries-{split}-{task}{every}"
 
 
 def _gen_langs(cfg: XnliConfig) -> list[str]:
@@ -261,9 +286,9 @@ def _load_vectors(name: str, cfg: XnliConfig, out: Path) -> Vectors:
     folder = out / "eval" / name
     queries = {}
     for split, task in (*TEST_SETS, DEV_SET):
-        if not (folder / f"queries-{split}-{task}" / "manifest.json").is_file():
+        if not (folder / query_folder(cfg, split, task) / "manifest.json").is_file():
             continue
-        ids, v = EmbeddingShards.open(folder / f"queries-{split}-{task}").load()
+        ids, v = EmbeddingShards.open(folder / query_folder(cfg, split, task)).load()
         queries[(split, task)] = (ids, np.ascontiguousarray(v, dtype=np.float32))
     gen = None
     if (folder / "generated-emb" / "manifest.json").is_file():
@@ -306,7 +331,7 @@ def split_vectors(v: Vectors, split: str, task: str, cv: CorpusVectors, langs: S
     ids, vecs = v.queries[(split, "premise" if task == "premise" else "hypothesis")]
     index = {q: i for i, q in enumerate(ids)}
     row_of = {pid: i for i, pid in enumerate(cv.pids)}
-    qs = b.all_queries()
+    qs = [q for q in b.all_queries() if q.id in index]
     return SplitVectors(
         name=f"{split}:{task}",
         qids=[q.id for q in qs],
@@ -346,7 +371,7 @@ def tatoeba_heldout(enc: EncoderConfig, cfg: XnliConfig) -> dict[str, Any]:
         code = TATOEBA_CODES.get(lang) or EXTRA_TATOEBA.get(lang)
         if code is None:
             continue
-        pairs = tatoeba_halves(code)[1]
+        pairs = tatoeba_halves(code)[1][: cfg.tatoeba_pairs]
         en = encoder.encode_queries([p[0] for p in pairs])
         xx = encoder.encode_queries([p[1] for p in pairs])
         out[lang] = bitext_accuracy(xx, en)
@@ -512,6 +537,7 @@ def run_xnli_experiment(
         "tatoeba": bitext,
         "seconds": seconds,
         "corpus": {"dev": 830, "test": 1670},
+        "test_every": cfg.test_every,
     }
     write_xnli_report(rep, summary, command=command)
     write_json(out / "xnli.json", {k: v for k, v in summary.items() if k != "tables"})
@@ -560,7 +586,8 @@ def _group_tests(
     out: dict[str, Any] = {}
     for group in ("low", "high"):
         members = {x for x in langs if x != "en" and resource_group(x) == group}
-        sel = {q: lang for q, lang in qid_lang.items() if lang in members}
+        scored = values["base"]["hypothesis"][metric]
+        sel = {q: lang for q, lang in qid_lang.items() if lang in members and q in scored}
         if not sel:
             continue
         rows = {}
