@@ -378,6 +378,20 @@ def tatoeba_heldout(enc: EncoderConfig, cfg: XnliConfig) -> dict[str, Any]:
     return out
 
 
+def tatoeba_cached(folder: Path, enc: EncoderConfig, cfg: XnliConfig) -> dict[str, Any]:
+    """:func:`tatoeba_heldout`, kept in ``folder/tatoeba-<pairs>.json`` (the model folder's weights
+    are fixed once distilled; a retrained model gets a new evaluation folder's file removed with it)."""
+    from xqg.io import read_json, write_json
+
+    path = folder / f"tatoeba-{cfg.tatoeba_pairs or 'all'}.json"
+    if path.is_file():
+        return read_json(path)
+    result = tatoeba_heldout(enc, cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(path, result)
+    return result
+
+
 # --- the experiment ----------------------------------------------------------------------------
 
 
@@ -485,7 +499,7 @@ def run_xnli_experiment(
             log(f"dev: {name}+xQG → {describe(spec)}")
         seconds[f"score:{name}"] = time.perf_counter() - t
         t = time.perf_counter()
-        bitext[name] = tatoeba_heldout(enc, cfg)
+        bitext[name] = tatoeba_cached(out / "eval" / slug, enc, cfg)
         seconds[f"tatoeba:{name}"] = time.perf_counter() - t
 
     t = time.perf_counter()
