@@ -374,10 +374,15 @@ def run_levers(
     *,
     out_dir: str | Path | None = None,
     report_dir: str | Path | None = None,
+    compare_generated: str | Path | None = None,
     show_progress: bool = True,
     log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
-    """Score every lever on dev; write ``levers.json`` and ``levers.md`` to ``report_dir``."""
+    """Score every lever on dev; write ``levers.json`` and ``levers.md`` to ``report_dir``.
+
+    ``compare_generated`` (an older generation folder) adds a round-trip table per language on the
+    test-split paragraphs: that folder's queries against the first 5 and the first 10 of the new ones.
+    """
     from xqg.evaluate.tables import LanguageTable
 
     a = cfg.augment
@@ -480,6 +485,23 @@ def run_levers(
     }
     for r in oracle_rows:
         r.update(_table_summary(tables[r["system"]], metric))
+    round_trip: dict[str, Any] = {}
+    if compare_generated is not None:
+        from xqg.encode import encode_generated_queries
+        from xqg.models.encoder import BiEncoder
+
+        enc = BiEncoder(cfg.encoder).with_settings(query_max_length=a.query_max_length)
+        encode_generated_queries(
+            compare_generated, out / "generated-emb-compare", encoder=enc, show_progress=False
+        )
+        old_cv = _load_corpus_vectors(out / "embeddings", out / "generated-emb-compare")
+        rows_test = set(test.gold.tolist())
+        round_trip = {
+            "paragraphs": len(rows_test),
+            "old": {"folder": Path(compare_generated).name, **round_trip_by_lang(old_cv, rows_test)},
+            "new n=5": round_trip_by_lang(cv, rows_test, 5),
+            "new n=10": round_trip_by_lang(cv, rows_test, 10),
+        }
     summary = {
         "generated": gen_dir.name,
         "generator": {
@@ -494,6 +516,7 @@ def run_levers(
         "alphas": alphas,
         "levers": rows,
         "oracle": oracle_rows,
+        "round_trip": round_trip,
         "seconds": time.perf_counter() - t0,
     }
     write_levers_report(rep, summary, tables)
@@ -517,7 +540,7 @@ def _table_summary(table: Any, metric: str, level: float = 0.05) -> dict[str, An
 
 
 def write_levers_report(rep: Path, summary: dict[str, Any], tables: dict[str, Any]) -> None:
-    from xqg.io import atomic_text_writer
+    from xqg.data._jsonl import atomic_text_writer
 
     rep.mkdir(parents=True, exist_ok=True)
     m = summary["metric"]
@@ -553,6 +576,26 @@ def write_levers_report(rep: Path, summary: dict[str, Any], tables: dict[str, An
             tables[r["system"]].to_markdown(),
             "",
         ]
+    rt = summary.get("round_trip")
+    if rt:
+        lines += [
+            f"## Round trip per language, XQuAD test-split paragraphs ({rt['paragraphs']})",
+            "",
+            f"Old: `{rt['old']['folder']}` (the shipped adapter, transformers float32, n = 5). "
+            "New: this folder's "
+            "first 5 and first 10 samples (v2 engine, bf16). rt@k: the query retrieves its own paragraph "
+            "within the top k of all 240 (e5-small).",
+            "",
+            "| lang | rt@1 old | new n=5 | new n=10 | rt@10 old | new n=5 | new n=10 |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for lang in sorted(k for k in rt["new n=5"] if k != "en"):
+            o, a5, a10 = rt["old"].get(lang), rt["new n=5"][lang], rt["new n=10"][lang]
+            if not isinstance(o, dict):
+                continue
+            lines.append(f"| {lang} | {o['rt@1']:.3f} | {a5['rt@1']:.3f} | {a10['rt@1']:.3f} | "
+                         f"{o['rt@10']:.3f} | {a5['rt@10']:.3f} | {a10['rt@10']:.3f} |")  # fmt: skip
+        lines.append("")
     with atomic_text_writer(rep / "levers.md") as fh:
         fh.write("\n".join(lines) + "\n")
     with atomic_text_writer(rep / "levers.json") as fh:
@@ -571,9 +614,68 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--generated", required=True, help="over-generated `xqg generate` folder")
     ap.add_argument("--out", default=None, help="work folder (default: the config's out_dir)")
     ap.add_argument("--report-dir", default=None)
+    ap.add_argument(
+        "--compare-generated", default=None, help="an older generation folder: round trip side by side"
+    )
     args = ap.parse_args(argv)
     cfg = load_experiment(packaged_config(args.config))
-    run_levers(cfg, args.generated, out_dir=args.out, report_dir=args.report_dir)
+    run_levers(cfg, args.generated, out_dir=args.out, report_dir=args.report_dir,
+               compare_generated=args.compare_generated)  # fmt: skip
+
+
+def round_trip_by_lang(
+    cv: CorpusVectors, rows: set[int], n: int | None = None
+) -> dict[str, dict[str, float]]:
+    """Per language: the share of the queries of passages ``rows`` whose own passage ranks 1st / ≤ 10."""
+    keep = np.isin(cv.gen_row, sorted(rows))
+    if n is not None:
+        keep &= cv.gen_sample < n
+    out = {}
+    for lang in sorted(set(cv.gen_lang[keep].tolist())):
+        m = keep & (cv.gen_lang == lang)
+        rank = cv.gen_rank[m]
+        out[lang] = {
+            "rt@1": float((rank == 1).mean()),
+            "rt@10": float((rank <= 10).mean()),
+            "queries": int(m.sum()),
+        }
+    return out
+
+
+def compare_results(old: dict[str, Any], new: dict[str, Any], system: str = "tuned") -> str:
+    """Markdown: the old and the new generator's ``system`` side by side, per language (test)."""
+    m = old["metric"]
+    o, n = old["systems"][system], new["systems"][system]
+    ob, nb = old["systems"]["baseline"], new["systems"]["baseline"]
+
+    def cell(entry: dict[str, Any], lang: str) -> str:
+        v = entry["langs"][lang]
+        star = "*" if v["p"][m] is not None and v["p"][m] < old.get("alpha_level", 0.05) else ""
+        return f"{v['values'][m]:.3f} | {v['delta'][m]:+.3f}{star}"
+
+    lines = [
+        f"| lang | baseline {m} | old {m} | Δ | new {m} | Δ |",
+        "|---|---|---|---|---|---|",
+    ]
+    for lang in [*new["langs"], "avg"]:
+        lines.append(f"| {lang} | {nb['langs'][lang]['values'][m]:.3f} | {cell(o, lang)} | {cell(n, lang)} |")
+
+    def line(name: str, e: dict[str, Any]) -> str:
+        g = e["mean_relative_gain_non_en"]
+        losses = ", ".join(e["significant_losses"]) or "none"
+        return f"| {name} | {e['describe']} | {g:+.1%} | {len(e['significant_gains'])}/11 | {losses} |"
+
+    ob_same = ob["langs"]["avg"]["values"][m] == nb["langs"]["avg"]["values"][m]
+    lines += [
+        "",
+        "| generator | settings (chosen on dev) | mean rel. gain (non-en) | sig. gains | sig. losses |",
+        "|---|---|---|---|---|",
+        line("old", o),
+        line("new", n),
+        "",
+        f"`*`: p < 0.05, paired permutation test against the baseline. Same baseline: {ob_same}.",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
