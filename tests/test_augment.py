@@ -183,7 +183,8 @@ def test_cli_generated_queries_to_fused_index(tmp_path, tiny_model_dir):
               "--storage", "sums")  # fmt: skip
     assert "12 generated queries (sums)" in out
     counts = json.loads((tmp_path / "qs" / "manifest.json").read_text())["counts"]
-    assert counts == {"rows": 6, "shards": 1, "reused_shards": 0, "queries": 12}  # 3 passages × 2 languages
+    # 3 passages × 2 languages; no generated query is cut at 32 tokens
+    assert counts == {"rows": 6, "shards": 1, "reused_shards": 0, "queries": 12, "truncated": 0}
     cmd = ["augment", str(tmp_path / "p"), str(tmp_path / "qs"), "--out", str(tmp_path / "as"), "--n", "1"]
     res = subprocess.run([sys.executable, "-m", "xqg", *cmd], capture_output=True, text=True)
     assert res.returncode == 2 and "the first 1 cannot be selected" in res.stderr
