@@ -140,3 +140,26 @@ def test_rel_gain_skips_english() -> None:
     assert rel_gain(np.array([0.0, 0.0, 1.0, 0.5]), np.array([1.0, 1.0, 0.5, 0.5]), langs) == pytest.approx(
         0.5
     )
+
+
+def test_side_by_side_reads_two_experiment_results(tmp_path) -> None:
+    import json
+    from pathlib import Path
+
+    from xqg.experiments.levers import write_side_by_side
+
+    src = Path(__file__).parents[1] / "reports" / "xquad-xqg" / "results.json"
+    old = json.loads(src.read_text(encoding="utf-8"))
+    new = json.loads(src.read_text(encoding="utf-8"))
+    new["systems"]["tuned"]["langs"]["ar"]["values"]["mrr@10"] = 0.5
+    new["systems"]["tuned"]["describe"] = "mean-norm, α=0.5, n=10"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    (tmp_path / "old" / "results.json").write_text(json.dumps(old), encoding="utf-8")
+    (tmp_path / "new" / "results.json").write_text(json.dumps(new), encoding="utf-8")
+    out = write_side_by_side(tmp_path / "old" / "results.json", tmp_path / "new" / "results.json",
+                             tmp_path / "new" / "compare.md")  # fmt: skip
+    text = out.read_text(encoding="utf-8")
+    ar = next(line for line in text.splitlines() if line.startswith("| ar |"))
+    assert ar.split(" | ")[2] == "0.815" and ar.split(" | ")[4] == "0.500"
+    assert "| new | mean-norm, α=0.5, n=10 |" in text and "| old | mean-norm, α=0.5, n=5 |" in text

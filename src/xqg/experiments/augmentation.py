@@ -588,7 +588,8 @@ def _summary(
             "model": gcfg.get("model"),
             "adapter": gcfg.get("adapter"),
             "n": cfg.generator.n,
-            "langs": gcfg.get("langs"),
+            # the languages fused (the folder may hold more, e.g. English queries for the lever study)
+            "langs": [lang for lang in gcfg.get("langs", []) if lang in cfg.langs and lang != "en"],
             "decoding": {k: gcfg.get(k) for k in ("top_k", "top_p", "temperature", "max_new_tokens", "seed")},
         },
         "systems": per_system,

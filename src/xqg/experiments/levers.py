@@ -603,26 +603,6 @@ def write_levers_report(rep: Path, summary: dict[str, Any], tables: dict[str, An
         fh.write("\n")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    import argparse
-
-    from xqg.config import load_experiment
-    from xqg.pipeline import packaged_config
-
-    ap = argparse.ArgumentParser(prog="python -m xqg.experiments.levers", description=__doc__.split("\n")[0])
-    ap.add_argument("config", help="experiment file (xquad-xqg style) or a packaged name")
-    ap.add_argument("--generated", required=True, help="over-generated `xqg generate` folder")
-    ap.add_argument("--out", default=None, help="work folder (default: the config's out_dir)")
-    ap.add_argument("--report-dir", default=None)
-    ap.add_argument(
-        "--compare-generated", default=None, help="an older generation folder: round trip side by side"
-    )
-    args = ap.parse_args(argv)
-    cfg = load_experiment(packaged_config(args.config))
-    run_levers(cfg, args.generated, out_dir=args.out, report_dir=args.report_dir,
-               compare_generated=args.compare_generated)  # fmt: skip
-
-
 def round_trip_by_lang(
     cv: CorpusVectors, rows: set[int], n: int | None = None
 ) -> dict[str, dict[str, float]]:
@@ -676,6 +656,53 @@ def compare_results(old: dict[str, Any], new: dict[str, Any], system: str = "tun
         f"`*`: p < 0.05, paired permutation test against the baseline. Same baseline: {ob_same}.",
     ]
     return "\n".join(lines)
+
+
+def write_side_by_side(old_json: str | Path, new_json: str | Path, out_md: str | Path) -> Path:
+    """``compare.md``: the old and the new generator's tuned system per language, from two results.json."""
+    from xqg.data._jsonl import atomic_text_writer
+
+    old, new = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (old_json, new_json))
+    text = (
+        "# The old and the new generator side by side (XQuAD test, settings chosen on dev)\n\n"
+        f"Old: `{Path(old_json).parent.name}` ({old['generator']['n']} per language, "
+        f"{old['generator'].get('folder')}). New: `{Path(new_json).parent.name}` "
+        f"({new['generator']['n']} per language, {new['generator'].get('folder')}).\n\n"
+        + compare_results(old, new)
+        + "\n\nRegenerate: `python -m xqg.experiments.levers --side-by-side "
+        "OLD/results.json NEW/results.json`\n"
+    )
+    out = Path(out_md)
+    with atomic_text_writer(out) as fh:
+        fh.write(text)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    from xqg.config import load_experiment
+    from xqg.pipeline import packaged_config
+
+    ap = argparse.ArgumentParser(prog="python -m xqg.experiments.levers", description=__doc__.split("\n")[0])
+    ap.add_argument("config", nargs="?", help="experiment file (xquad-xqg style) or a packaged name")
+    ap.add_argument("--generated", help="over-generated `xqg generate` folder")
+    ap.add_argument("--out", default=None, help="work folder (default: the config's out_dir)")
+    ap.add_argument("--report-dir", default=None)
+    ap.add_argument(
+        "--compare-generated", default=None, help="an older generation folder: round trip side by side"
+    )
+    ap.add_argument("--side-by-side", nargs=2, metavar=("OLD", "NEW"),
+                    help="only write NEW's folder/compare.md from two experiment results.json")  # fmt: skip
+    args = ap.parse_args(argv)
+    if args.side_by_side:
+        print(write_side_by_side(*args.side_by_side, Path(args.side_by_side[1]).parent / "compare.md"))
+        return
+    if not args.config or not args.generated:
+        ap.error("CONFIG and --generated are required (or --side-by-side OLD NEW)")
+    cfg = load_experiment(packaged_config(args.config))
+    run_levers(cfg, args.generated, out_dir=args.out, report_dir=args.report_dir,
+               compare_generated=args.compare_generated)  # fmt: skip
 
 
 if __name__ == "__main__":
