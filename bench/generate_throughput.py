@@ -116,7 +116,8 @@ def throughput(args: argparse.Namespace) -> None:
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
     from xqg.data.benchmarks import load_xquad
-    from xqg.generate.backends import StopTokenCriteria, SuppressStopUntilText, load_generator
+    from xqg.generate.backends import StopTokenCriteria, SuppressStopUntilText
+    from xqg.generate.engines import load_generator
     from xqg.generate.run import generate_queries
     from xqg.generate.store import read_table
 

@@ -25,8 +25,8 @@ from xqg.generate.backends import (
     StopTokenCriteria,
     SuppressStopUntilText,
     derive_seed,
-    load_generator,
 )
+from xqg.generate.engines import load_generator
 from xqg.generate.prompts import causal_prompt, paper_prompt
 from xqg.generate.run import generate_queries
 from xqg.types import Passage

@@ -71,7 +71,7 @@ def test_lora_export_refuses_what_llama_cpp_cannot_apply(tmp_path):
 
 
 def test_engine_choice_is_checked_before_loading():
-    from xqg.generate.backends import resolve_engine
+    from xqg.generate.engines import resolve_engine
     from xqg.generate.spec import check_generator
 
     with pytest.raises(XqgError, match="needs engine 'transformers'"):

@@ -33,7 +33,7 @@ def test_shipped_adapter_is_small_and_records_its_training():
 
 
 def test_trained_generator_writes_in_the_requested_language(paragraphs):
-    from xqg.generate.backends import load_generator
+    from xqg.generate.engines import load_generator
 
     cfg = GeneratorConfig(langs=LANGS, n=2, max_new_tokens=40, seed=0, dtype="float32", device="cpu")
     gen = load_generator(cfg)

@@ -190,11 +190,11 @@ class EncodeWorker:
 
 
 class GenerateWorker:
-    """Generates for ``(items, n, seed)`` payloads with :func:`~xqg.generate.backends.load_generator`."""
+    """Generates for ``(items, n, seed)`` payloads with :func:`~xqg.generate.engines.load_generator`."""
 
     def __init__(self, config_dict: dict[str, Any]) -> None:
         from xqg.config import GeneratorConfig
-        from xqg.generate.backends import load_generator
+        from xqg.generate.engines import load_generator
 
         self.generator = load_generator(GeneratorConfig.model_validate(config_dict))
 

@@ -708,9 +708,6 @@ class CausalGenerator(HFGenerator):
         return [cleaned[r * n : (r + 1) * n] for r in range(len(tokens) // n)]
 
 
-# -- entry point ---------------------------------------------------------------------------------
-
-
 def resolve_engine(config: GeneratorConfig, backend: Backend | None = None) -> str:
     """``transformers`` or ``llama.cpp``, from ``config.engine``; checked without loading weights.
 
@@ -727,18 +724,3 @@ def resolve_engine(config: GeneratorConfig, backend: Backend | None = None) -> s
     on_cpu = _resolve_device(config.device).type == "cpu"
     check_llama_engine(config, on_cpu=on_cpu, causal=(backend or "causal") == "causal")
     return "llama.cpp"
-
-
-def load_generator(config: GeneratorConfig) -> HFGenerator:
-    """Load the generator ``config`` describes (seq2seq vs causal from the model unless forced)."""
-    from xqg.models.sources import resolve_model
-
-    config = resolved_config(config)
-    path = resolve_model(config.model)
-    backend = resolve_backend(config, path)
-    if resolve_engine(config, backend) == "llama.cpp":
-        from xqg.generate.llamacpp import LlamaCppGenerator
-
-        return LlamaCppGenerator(config, path)
-    cls: type[HFGenerator] = Seq2SeqGenerator if backend == "seq2seq" else CausalGenerator
-    return cls(config, path)

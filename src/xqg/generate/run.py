@@ -38,10 +38,9 @@ from xqg.generate.backends import (
     decoding_params,
     derive_seed,
     describe_generator,
-    load_generator,
-    resolve_engine,
     resolved_config,
 )
+from xqg.generate.engines import load_generator, resolve_engine
 from xqg.generate.spec import adapter_name
 from xqg.io import bind_folder, config_hash, read_json, write_manifest
 from xqg.models.encoder import resolve_device
