@@ -325,9 +325,9 @@ def test_ntrex_unknown() -> None:
 
 
 def test_registry(tmp_path: Path) -> None:
-    assert set(BENCHMARKS) == {"xquad", "xor-tydi", "mkqa", "tatoeba", "ntrex"}
+    assert set(BENCHMARKS) == {"xquad", "xor-tydi", "mkqa", "tatoeba", "ntrex", "xnli"}
     with pytest.raises(
-        XqgError, match="unknown benchmark 'squad'; valid: mkqa, ntrex, tatoeba, xor-tydi, xquad"
+        XqgError, match="unknown benchmark 'squad'; valid: mkqa, ntrex, tatoeba, xnli, xor-tydi, xquad"
     ):
         build_benchmark("squad", tmp_path)
     with pytest.raises(XqgError, match="bad options .*accepts: langs, split, data_dir"):
