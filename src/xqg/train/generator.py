@@ -480,7 +480,9 @@ def _checkpoints(out: Path) -> list[Path]:
     root = out / CHECKPOINTS
     if not root.is_dir():
         return []
-    return sorted(p for p in root.glob("step-*") if (p / "state.json").exists())
+    # Complete ones only: a kill while an old one was being removed leaves a partial folder.
+    files = ("state.json", "trainable.safetensors", "optimizer.pt", "rng.safetensors")
+    return sorted(p for p in root.glob("step-*") if all((p / f).is_file() for f in files))
 
 
 def _save_checkpoint(out: Path, model: Any, optimizer: Any, state: dict[str, Any], keep: int) -> Path:
@@ -504,10 +506,20 @@ def _save_checkpoint(out: Path, model: Any, optimizer: Any, state: dict[str, Any
             rng[f"cuda{i}"] = s
     save_file(rng, tmp / "rng.safetensors")
     write_json(tmp / "state.json", state)
-    shutil.rmtree(final, ignore_errors=True)
+    # Replacing a checkpoint of the same step (the final save after a resume): move the old one
+    # aside in one rename, so a kill never leaves a half-deleted folder under the final name.
+    trash = root / f".old-step-{state['step']:06d}"
+    shutil.rmtree(trash, ignore_errors=True)
+    if final.exists():
+        os.replace(final, trash)
     os.replace(tmp, final)
+    shutil.rmtree(trash, ignore_errors=True)
     for old in _checkpoints(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+    complete = _checkpoints(out)
+    for partial in [*root.glob("step-*"), *root.glob(".tmp-step-*"), *root.glob(".old-step-*")]:
+        if partial not in complete:  # left by a kill during an earlier save or prune
+            shutil.rmtree(partial, ignore_errors=True)
     return final
 
 
