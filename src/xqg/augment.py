@@ -363,9 +363,9 @@ def tune_alpha(
     ``dev_queries`` are the dev questions already encoded with the index's query encoder. The
     test split must never be passed here: this is the only place xqg chooses α, and it records
     the grid it tried so the choice can be audited. Ties go to the smaller α (less change).
-    from xqg.search import exact_top_k
     """
     from xqg.evaluate.metrics import evaluate_qrels
+    from xqg.search import exact_top_k
 
     ids, p, q_sum, q_count = query_sums(passage_dir, query_dir, langs=langs, n=n)
     grid: list[dict[str, Any]] = []
