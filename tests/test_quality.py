@@ -385,9 +385,9 @@ def test_cli_commands(tmp_path):
             "--corpus",
             str(tmp_path / "corpus.jsonl"),
             "--index",
-            "x",
+            str(tmp_path),  # an existing folder: the paths are checked before the option rule
             "--model",
             "y",
         ],
     )
-    assert res.exit_code == 2 and "not both" in res.output
+    assert res.exit_code == 2 and "not both" in res.output, res.output
