@@ -540,11 +540,16 @@ def test_cli_rejects_bad_input_before_loading_a_model(built: dict, tmp_path: Pat
     r = _xqg("serve", str(built["root"] / "idx"), "--baseline", str(built["root"] / "emb"))
     assert r.returncode == 2 and "expected a 'index' folder" in r.stderr
     r = _xqg("serve", str(built["root"] / "idx"), "--generated", str(tmp_path))
-    assert r.returncode == 2 and "manifest" in r.stderr
+    assert r.returncode == 2 and "is an empty folder" in r.stderr
+    (tmp_path / "notes.txt").write_text("not a generation folder\n", encoding="utf-8")
+    r = _xqg("serve", str(built["root"] / "idx"), "--generated", str(tmp_path))
+    assert r.returncode == 2 and "manifest" in r.stderr, r.stderr
     r = _xqg("serve", str(built["root"] / "idx"), "--dtype", "int4")
     assert r.returncode == 2 and "--dtype" in r.stderr and "dtype" in r.stderr
     r = _xqg("demo", "--serve", "--generated", str(tmp_path / "nothing"))
-    assert r.returncode == 2 and "not a finished 'xqg generate' folder" in r.stderr
+    assert r.returncode == 2 and "nothing: no such folder" in r.stderr, r.stderr
+    r = _xqg("demo", "--serve", "--generated", str(tmp_path))  # a folder, but no generation manifest
+    assert r.returncode == 2 and "not a finished 'xqg generate' folder" in r.stderr, r.stderr
 
 
 def test_cli_help_shows_the_service_defaults() -> None:
