@@ -202,7 +202,8 @@ def unlock_folder(out_dir: str | Path) -> None:
 
 def start_folder(out_dir: str | Path) -> Path:
     """Open ``out_dir`` for a stage to write: create it, take its lock, remove the temporary files a
-    killed run left behind and the manifest (the folder is incomplete until the stage ends)."""
+    killed run left behind (in subfolders too) and the manifest (the folder is incomplete until the
+    stage ends)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: is a file; the output must be a folder")
@@ -213,7 +214,7 @@ def start_folder(out_dir: str | Path) -> Path:
             raise output_error(out_dir, e) from e
         raise
     lock_folder(out_dir)
-    for p in out_dir.iterdir():
+    for p in out_dir.rglob(".*.tmp"):  # subfolders too: a training run's adapter/, model/
         if _TMP.match(p.name) and p.is_file():
             p.unlink(missing_ok=True)
     (out_dir / MANIFEST).unlink(missing_ok=True)
