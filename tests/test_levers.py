@@ -163,3 +163,16 @@ def test_side_by_side_reads_two_experiment_results(tmp_path) -> None:
     ar = next(line for line in text.splitlines() if line.startswith("| ar |"))
     assert ar.split(" | ")[2] == "0.815" and ar.split(" | ")[4] == "0.500"
     assert "| new | mean-norm, α=0.5, n=10 |" in text and "| old | mean-norm, α=0.5, n=5 |" in text
+
+
+def test_a_missing_generation_folder_fails_before_any_model_loads(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "xqg.experiments.levers", "xquad-xqg",
+         "--generated", str(tmp_path / "nothing"), "--out", str(tmp_path / "w")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "nothing: no such folder" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "w" / "embeddings").exists()  # no model ran

@@ -334,6 +334,8 @@ def prepare(
 
     a = cfg.augment
     assert a is not None
+    # the generation folder is checked before any model loads
+    gcfg = read_manifest(gen_dir, stage=store.STAGE)["config"]["generator"]
     langs = list(cfg.langs)
     out.mkdir(parents=True, exist_ok=True)
     build_xquad(out / "benchmark", langs, split="all")
@@ -351,7 +353,6 @@ def prepare(
     )
     for name, b in ((a.tune_split, dev_b), (a.eval_split, test_b)):
         encode_queries(b.all_queries(), out / f"queries-{name}", encoder=encoder, show_progress=show_progress)
-    gcfg = read_manifest(gen_dir, stage=store.STAGE)["config"]["generator"]
     encode_generated_queries(
         gen_dir,
         out / "generated-emb-all",
@@ -700,9 +701,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if not args.config or not args.generated:
         ap.error("CONFIG and --generated are required (or --side-by-side OLD NEW)")
-    cfg = load_experiment(packaged_config(args.config))
-    run_levers(cfg, args.generated, out_dir=args.out, report_dir=args.report_dir,
-               compare_generated=args.compare_generated)  # fmt: skip
+    from xqg.errors import XqgError
+
+    try:
+        cfg = load_experiment(packaged_config(args.config))
+        run_levers(cfg, args.generated, out_dir=args.out, report_dir=args.report_dir,
+                   compare_generated=args.compare_generated)  # fmt: skip
+    except XqgError as e:  # bad input: a clean message and exit 2, as the CLI gives
+        import sys
+
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
