@@ -207,10 +207,6 @@ def fused_passages(
     return get_fusion(strategy)(cv.passages, q_sum, q_count, float(alpha)).astype(np.float32)
 
 
-def _per_query(split: SplitVectors, fused: np.ndarray, metric: str) -> np.ndarray:
-    return rank_metric(ranks_in_scores(split.vectors @ fused.T, split.gold), metric)
-
-
 def rel_gain(per_query: np.ndarray, base: np.ndarray, langs: np.ndarray) -> float:
     """Mean over non-English languages of (system − baseline) / baseline."""
     out = []
@@ -220,6 +216,26 @@ def rel_gain(per_query: np.ndarray, base: np.ndarray, langs: np.ndarray) -> floa
         m = langs == lang
         out.append(per_query[m].mean() / base[m].mean() - 1.0)
     return float(np.mean(out))
+
+
+def best_fusion(
+    scores_of: Callable[[str, float], np.ndarray],
+    split: SplitVectors,
+    strategies: Sequence[str],
+    alphas: Sequence[float],
+    metric: str,
+) -> dict[str, Any]:
+    """Best (strategy, α) by macro ``metric`` on ``split``; ``scores_of(strategy, α)`` gives the
+    query × passage scores. Ties keep the earlier grid point."""
+    best: dict[str, Any] | None = None
+    for strategy in strategies:
+        for alpha in alphas:
+            pq = rank_metric(ranks_in_scores(scores_of(strategy, float(alpha)), split.gold), metric)
+            score = macro(pq, split.langs)
+            if best is None or round(score, 12) > round(best["score"], 12):
+                best = {"strategy": strategy, "alpha": float(alpha), "score": score, "per_query": pq}
+    assert best is not None
+    return best
 
 
 def tune_selection(
@@ -232,15 +248,13 @@ def tune_selection(
 ) -> dict[str, Any]:
     """Best (strategy, α) of one selection on dev, by macro ``metric``."""
     mask, weights = sel
-    best: dict[str, Any] | None = None
-    for strategy in strategies:
-        for alpha in alphas:
-            pq = _per_query(dev, fused_passages(cv, mask, weights, strategy, alpha), metric)
-            score = macro(pq, dev.langs)
-            if best is None or round(score, 12) > round(best["score"], 12):
-                best = {"strategy": strategy, "alpha": float(alpha), "score": score, "per_query": pq}
-    assert best is not None
-    return best
+    return best_fusion(
+        lambda st, al: dev.vectors @ fused_passages(cv, mask, weights, st, al).T,
+        dev,
+        strategies,
+        alphas,
+        metric,
+    )
 
 
 # --- the human-question oracle -------------------------------------------------------------------
@@ -441,36 +455,23 @@ def run_levers(
         ("human questions (leave-one-out)", None),
         (f"human + generated n={n_max}", (full, None)),
     ):
-        best = None
-        for strategy in strategies:
-            for alpha in alphas:
-                pq = rank_metric(
-                    ranks_in_scores(
-                        oracle_scores(dev, _group_of(dev), cv, human, strategy, alpha, extra), dev.gold
-                    ),
-                    metric,
-                )
-                s = macro(pq, dev.langs)
-                if best is None or round(s, 12) > round(best[0], 12):
-                    best = (s, strategy, alpha, pq)
-        assert best is not None
-        pq_test = rank_metric(
-            ranks_in_scores(
-                oracle_scores(test, _group_of(test), cv, human, best[1], best[2], extra), test.gold
-            ),
-            metric,
-        )
+        best = best_fusion(
+            lambda st, al, e=extra: oracle_scores(dev, _group_of(dev), cv, human, st, al, e),
+            dev, strategies, alphas, metric,
+        )  # fmt: skip
+        test_scores = oracle_scores(test, _group_of(test), cv, human, best["strategy"], best["alpha"], extra)
+        pq_test = rank_metric(ranks_in_scores(test_scores, test.gold), metric)
         oracle_rows.append(
             {
                 "system": name,
-                "strategy": best[1],
-                "alpha": best[2],
-                "dev": best[0],
-                "dev_gain": rel_gain(best[3], base_dev, dev.langs),
+                "strategy": best["strategy"],
+                "alpha": best["alpha"],
+                "dev": best["score"],
+                "dev_gain": rel_gain(best["per_query"], base_dev, dev.langs),
                 "test_per_query": pq_test,
             }
         )
-        log(f"oracle {name}: dev {best[0]:.4f}, test {macro(pq_test, test.langs):.4f}")
+        log(f"oracle {name}: dev {best['score']:.4f}, test {macro(pq_test, test.langs):.4f}")
     qid_lang = dict(zip(test.qids, test.langs.tolist(), strict=True))
     base_vals = {metric: dict(zip(test.qids, base_test.tolist(), strict=True))}
     tables = {
