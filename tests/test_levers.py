@@ -176,3 +176,72 @@ def test_a_missing_generation_folder_fails_before_any_model_loads(tmp_path) -> N
     )  # fmt: skip
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "nothing: no such folder" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "w" / "embeddings").exists()  # no model ran
+
+
+def test_sentence_units_join_short_sentences_and_keep_every_word() -> None:
+    from xqg.experiments.levers import sentence_units
+
+    text = (
+        "Short one. This sentence is long enough to stand alone as a unit. Tiny. "
+        "Another long sentence follows it here."
+    )
+    units = sentence_units(text, min_chars=40)
+    assert units == [
+        "Short one. This sentence is long enough to stand alone as a unit.",
+        "Tiny. Another long sentence follows it here.",
+    ]
+    assert " ".join(units).split() == text.split()
+    assert sentence_units("Too short.", min_chars=40) == ["Too short."]  # a lone short passage stays whole
+
+
+def test_sentence_corpus_ids_map_back_to_their_passage(tmp_path) -> None:
+    import json
+
+    from xqg.experiments.levers import sentence_parent, write_sentence_corpus
+    from xqg.types import Passage
+
+    ps = [
+        Passage("Art#0", "A first sentence, long enough here. A second one, long enough as well.", "Art"),
+        Passage("Art#1", "Only one sentence in this passage, long enough.", "Art"),
+    ]
+    counts = write_sentence_corpus(ps, tmp_path / "s.jsonl", min_chars=20)
+    rows = [json.loads(x) for x in (tmp_path / "s.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert counts == {"passages": 2, "sentences": 3}
+    assert [r["_id"] for r in rows] == ["Art#0#s0", "Art#0#s1", "Art#1#s0"]
+    assert all(r["title"] == "Art" for r in rows)
+    assert [sentence_parent(r["_id"]) for r in rows] == ["Art#0", "Art#0", "Art#1"]
+    assert sentence_parent("Art#3") == "Art#3" and sentence_parent("x#sy") == "x#sy"  # not a sentence id
+
+
+def test_per_sentence_queries_load_onto_their_passage_with_renumbered_samples(tmp_path) -> None:
+    from tests.test_analyse_alignment import _write_embeddings
+    from xqg.experiments.augmentation import _load_corpus_vectors
+    from xqg.experiments.levers import sentence_parent
+
+    rng = np.random.default_rng(1)
+    p = _unit(rng.normal(size=(2, 4))).astype(np.float32)
+    _write_embeddings(tmp_path / "emb", ["a", "b"], p)
+    gids = ["ar:0:a#s0", "de:0:a#s0", "ar:0:a#s1", "de:0:a#s1", "ar:0:b#s0", "ar:1:b#s0"]
+    g = _unit(rng.normal(size=(len(gids), 4))).astype(np.float32)
+    _write_embeddings(tmp_path / "gen", gids, g)
+    cv = _load_corpus_vectors(tmp_path / "emb", tmp_path / "gen", parent_of=sentence_parent)
+    assert cv.gen_row.tolist() == [0, 0, 0, 0, 1, 1]
+    assert cv.gen_sample.tolist() == [0, 0, 1, 1, 0, 1]  # per (passage, language), in row order
+    assert first_n(cv, 1, ["ar"]).tolist() == [True, False, False, False, True, False]
+
+
+def test_joined_sources_score_alone_and_together() -> None:
+    from xqg.experiments.levers import extra_levers, join_sources
+
+    a, b = _cv(seed=0, n=6), _cv(seed=1, n=3)
+    b.passages = a.passages  # the same corpus
+    joined, source = join_sources(a, b)
+    assert len(joined.gen) == len(a.gen) + len(b.gen) and source.sum() == len(b.gen)
+    levers = {lv.name: lv for lv in extra_levers("x", source, [1, 3], ["ar", "de"])}
+    alone, _ = levers["x n=3"].select(joined)
+    assert alone.sum() == len(b.gen) and not alone[source == 0].any()
+    union, _ = levers["n=5 + x n=5"].select(joined)
+    assert union[source == 0].sum() == 4 * 2 * 5 and union[source == 1].all()
+    with pytest.raises(ValueError, match="different corpora"):
+        c = _cv(passages=3)
+        join_sources(a, c)

@@ -33,6 +33,7 @@ Grids and curves score in memory (exact inner product over 240 passages, ties by
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,11 +266,24 @@ def _load_split(emb_dir: Path, bench: Any, row_of: dict[str, int], name: str) ->
     )
 
 
-def _load_corpus_vectors(emb_dir: Path, gen_emb_dir: Path) -> CorpusVectors:
+def _load_corpus_vectors(
+    emb_dir: Path, gen_emb_dir: Path, parent_of: Callable[[str], str] | None = None
+) -> CorpusVectors:
+    """``parent_of`` maps a generated row's passage id to its corpus passage (queries generated for
+    parts of passages, e.g. one sentence at a time); samples are then renumbered 0, 1, … per passage
+    and language in row order, so ``n`` still means "the first n of this passage and language"."""
     pids, p = EmbeddingShards.open(emb_dir).load()
     row_of = {pid: i for i, pid in enumerate(pids)}
     gids, g = EmbeddingShards.open(gen_emb_dir).load()
     parsed = [parse_generated_id(x) for x in gids]
+    if parent_of is not None:
+        seen: Counter[tuple[str, str]] = Counter()
+        mapped = []
+        for lang, _, pid in parsed:
+            parent = parent_of(pid)
+            mapped.append((lang, seen[(lang, parent)], parent))
+            seen[(lang, parent)] += 1
+        parsed = mapped
     unknown = sorted({pid for _, _, pid in parsed if pid not in row_of})
     if unknown:
         raise XqgError(f"{gen_emb_dir}: generated queries for passages not in the corpus, e.g. {unknown[:3]}")

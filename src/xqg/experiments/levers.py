@@ -15,7 +15,11 @@ MRR@10 and the mean relative gain over the 11 non-English languages. No lever se
   within the top d of the plain index, or the k per passage-language that rank it best
   (no labels: a generated query and its source passage);
 * ``drop outliers q`` — drop the share q of a passage's queries least similar to their mean;
-* ``weights τ`` — weight each query by softmax(cos(q, p) / τ) over its passage's queries.
+* ``weights τ`` — weight each query by softmax(cos(q, p) / τ) over its passage's queries;
+* ``--extra NAME=DIR`` — other generation folders over the same corpus (other decoding settings,
+  or queries generated one sentence at a time from :func:`write_sentence_corpus`'s pseudo-passages
+  ``<id>#s<k>``), each scored alone at the main folder's n-curve points and joined to the main
+  folder's first 5 (does a second source add coverage?).
 
 The **oracle** (:func:`oracle_scores`) uses XQuAD's own human questions about each paragraph in
 the 11 languages as the generated queries and leaves every language version of the question
@@ -24,6 +28,8 @@ with the same fusion, without leaking the answer. It is tuned on dev and reporte
 beside the generator.
 
     python -m xqg.experiments.levers CONFIG --generated DIR --report-dir reports/xquad-levers
+    python -m xqg.experiments.levers CONFIG --sentence-corpus runs/xquad/sentences.jsonl
+    python -m xqg.experiments.levers CONFIG --generated DIR --extra top-p=DIR2 --extra sentences=DIR3
 """
 
 from __future__ import annotations
@@ -186,6 +192,78 @@ def default_levers(cv: CorpusVectors, n_max: int, langs: Sequence[str]) -> list[
     specs += [(f"weights softmax(cos/{t:g})", "fusion: weights",
                lambda c, t=t: (full, passage_weights(c, full, t))) for t in (0.02, 0.05, 0.1)]  # fmt: skip
     return [Lever(name, family, fn) for name, family, fn in specs]
+
+
+SENTENCE_SEP = "#s"
+
+
+def sentence_parent(pid: str) -> str:
+    """The passage a per-sentence pseudo-passage ``<id>#s<k>`` belongs to (other ids: themselves)."""
+    head, sep, tail = pid.rpartition(SENTENCE_SEP)
+    return head if sep and tail.isdigit() else pid
+
+
+def sentence_units(text: str, min_chars: int = 40) -> list[str]:
+    """``text``'s sentences (nltk punkt, English); one shorter than ``min_chars`` joins the next."""
+    from xqg.evaluate.tokenize import sent_tokenize
+
+    units: list[str] = []
+    carry = ""
+    for sent in sent_tokenize(text):
+        carry = f"{carry} {sent}".strip()
+        if len(carry) >= min_chars:
+            units.append(carry)
+            carry = ""
+    if carry:
+        if units:
+            units[-1] = f"{units[-1]} {carry}"
+        else:
+            units.append(carry)
+    return units
+
+
+def write_sentence_corpus(passages: Sequence[Any], path: str | Path, min_chars: int = 40) -> dict[str, int]:
+    """A corpus of one pseudo-passage per sentence (id ``<id>#s<k>``, the passage's title): the
+    "one sentence at a time" prompt lever. ``xqg generate`` runs on it unchanged; the lever study
+    maps the queries back with :func:`sentence_parent`. Returns passage and sentence counts."""
+    from xqg.io import atomic_open
+
+    n = 0
+    with atomic_open(path) as fh:
+        for p in passages:
+            for k, unit in enumerate(sentence_units(p.text, min_chars)):
+                fh.write(json.dumps({"_id": f"{p.id}{SENTENCE_SEP}{k}", "title": p.title, "text": unit},
+                                    ensure_ascii=False) + "\n")  # fmt: skip
+                n += 1
+    return {"passages": len(passages), "sentences": n}
+
+
+def join_sources(a: CorpusVectors, b: CorpusVectors) -> tuple[CorpusVectors, np.ndarray]:
+    """One CorpusVectors holding both folders' queries (same passages) and a 0/1 source per row."""
+    if a.pids != b.pids:
+        raise ValueError("the two generation folders were encoded against different corpora")
+    both = CorpusVectors(
+        pids=a.pids,
+        passages=a.passages,
+        gen=np.concatenate([a.gen, b.gen]),
+        gen_lang=np.concatenate([a.gen_lang, b.gen_lang]),
+        gen_sample=np.concatenate([a.gen_sample, b.gen_sample]),
+        gen_row=np.concatenate([a.gen_row, b.gen_row]),
+        gen_rank=np.concatenate([a.gen_rank, b.gen_rank]),
+    )
+    return both, np.r_[np.zeros(len(a.gen), dtype=np.int8), np.ones(len(b.gen), dtype=np.int8)]
+
+
+def extra_levers(name: str, source: np.ndarray, n_points: Sequence[int], langs: Sequence[str]) -> list[Lever]:
+    """Levers over a joined folder: the extra source alone (first k per passage-language), and the
+    main folder's first 5 joined with the extra's first 5."""
+    langs = list(langs)
+    out = [
+        Lever(f"{name} n={k}", f"source: {name}", lambda c, k=k: (first_n(c, k, langs) & (source == 1), None))
+        for k in n_points
+    ]
+    out.append(Lever(f"n=5 + {name} n=5", f"source: {name}", lambda c: (first_n(c, 5, langs), None)))
+    return out
 
 
 # --- scoring -------------------------------------------------------------------------------------
@@ -379,6 +457,33 @@ def prepare(
     return cv, dev, test, gcfg
 
 
+def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != key}
+
+
+def _generator_summary(gcfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: gcfg.get(k) for k in ("model", "langs", "n", "top_k", "top_p", "temperature", "seed")}
+
+
+def load_extra(
+    cfg: ExperimentConfig, folder: Path, out: Path, name: str, *, show_progress: bool = True
+) -> tuple[CorpusVectors, dict[str, Any]]:
+    """Another generation folder over the lever study's corpus (ids ``<id>`` or ``<id>#s<k>``),
+    encoded like the main one; its vectors and its generator settings."""
+    from xqg.encode import encode_generated_queries
+    from xqg.generate import store
+    from xqg.io import read_manifest
+    from xqg.models.encoder import BiEncoder
+
+    a = cfg.augment
+    assert a is not None
+    gcfg = read_manifest(folder, stage=store.STAGE)["config"]["generator"]
+    enc = BiEncoder(cfg.encoder).with_settings(query_max_length=a.query_max_length)
+    emb = out / f"generated-emb-{name}"
+    encode_generated_queries(folder, emb, encoder=enc, show_progress=show_progress)
+    return _load_corpus_vectors(out / "embeddings", emb, parent_of=sentence_parent), gcfg
+
+
 def _group_of(split: SplitVectors) -> np.ndarray:
     return np.array([q.rsplit("-", 1)[0] for q in split.qids], dtype=object)
 
@@ -390,6 +495,7 @@ def run_levers(
     out_dir: str | Path | None = None,
     report_dir: str | Path | None = None,
     compare_generated: str | Path | None = None,
+    extra: dict[str, str | Path] | None = None,
     show_progress: bool = True,
     log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
@@ -397,6 +503,8 @@ def run_levers(
 
     ``compare_generated`` (an older generation folder) adds a round-trip table per language on the
     test-split paragraphs: that folder's queries against the first 5 and the first 10 of the new ones.
+    ``extra`` (name → generation folder over the same corpus, or over its per-sentence corpus)
+    adds that folder's levers (:func:`extra_levers`).
     """
     from xqg.evaluate.tables import LanguageTable
 
@@ -425,15 +533,22 @@ def run_levers(
             "dev_gain": 0.0,
         }
     ]
-    levers = default_levers(cv, n_max, targets)
-    for lever in levers:
+    runs = [(lever, cv) for lever in default_levers(cv, n_max, targets)]
+    extras_cfg: dict[str, Any] = {}
+    for name, folder in (extra or {}).items():
+        x_cv, x_cfg = load_extra(cfg, Path(folder), out, name, show_progress=show_progress)
+        joined, source = join_sources(cv, x_cv)
+        extras_cfg[name] = {"folder": Path(folder).name, **_generator_summary(x_cfg)}
+        points = [k for k in (1, 2, 5, 10, 20) if k <= int(x_cv.gen_sample.max()) + 1]
+        runs += [(lever, joined) for lever in extra_levers(name, source, points, targets)]
+    for lever, cv_l in runs:
         t = time.perf_counter()
-        sel = lever.select(cv)
-        best = tune_selection(cv, dev, sel, strategies, alphas, metric)
+        sel = lever.select(cv_l)
+        best = tune_selection(cv_l, dev, sel, strategies, alphas, metric)
         row = {
             "lever": lever.name,
             "family": lever.family,
-            "queries": float(sel[0].sum()) / len(cv.pids),
+            "queries": float(sel[0].sum()) / len(cv_l.pids),
             "strategy": best["strategy"],
             "alpha": best["alpha"],
             "dev": best["score"],
@@ -506,9 +621,8 @@ def run_levers(
         }
     summary = {
         "generated": gen_dir.name,
-        "generator": {
-            k: gcfg.get(k) for k in ("model", "langs", "n", "top_k", "top_p", "temperature", "seed")
-        },
+        "generator": _generator_summary(gcfg),
+        "extra": extras_cfg,
         "metric": metric,
         "tune_split": a.tune_split,
         "eval_split": a.eval_split,
@@ -555,7 +669,13 @@ def write_levers_report(rep: Path, summary: dict[str, Any], tables: dict[str, An
         f"questions ({summary['dev_queries']}) over {summary['strategies']} × α ∈ {summary['alphas']}. "
         f"Numbers are dev macro {m} (12 languages) and the mean relative gain over the 11 non-English ones.",
         "",
-        "Regenerate: `python -m xqg.experiments.levers CONFIG --generated DIR --report-dir DIR`",
+        *(
+            f"Extra source `{name}`: folder `{x['folder']}` ({_without(x, 'folder')})."
+            for name, x in summary.get("extra", {}).items()
+        ),
+        "",
+        "Regenerate: `python -m xqg.experiments.levers CONFIG --generated DIR [--extra NAME=DIR …] "
+        "--report-dir DIR`",
         "",
         f"| lever | family | queries / passage | fusion | dev {m} | dev gain (non-en) |",
         "|---|---|---:|---|---:|---:|",
@@ -694,20 +814,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--compare-generated", default=None, help="an older generation folder: round trip side by side"
     )
+    ap.add_argument(
+        "--extra", action="append", default=[], metavar="NAME=DIR",
+        help="another generation folder over the same corpus (or over its sentence corpus)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--sentence-corpus", default=None, metavar="OUT.jsonl",
+        help="only write the per-sentence corpus of the config's benchmark (for xqg generate)",
+    )  # fmt: skip
     ap.add_argument("--side-by-side", nargs=2, metavar=("OLD", "NEW"),
                     help="only write NEW's folder/compare.md from two experiment results.json")  # fmt: skip
     args = ap.parse_args(argv)
     if args.side_by_side:
         print(write_side_by_side(*args.side_by_side, Path(args.side_by_side[1]).parent / "compare.md"))
         return
-    if not args.config or not args.generated:
-        ap.error("CONFIG and --generated are required (or --side-by-side OLD NEW)")
+    if not args.config or not (args.generated or args.sentence_corpus):
+        ap.error("CONFIG and --generated (or --sentence-corpus) are required (or --side-by-side OLD NEW)")
+    bad = [x for x in args.extra if "=" not in x or not x.split("=", 1)[0]]
+    if bad:
+        ap.error(f"--extra needs NAME=DIR, got {bad[0]!r}")
     from xqg.errors import XqgError
 
     try:
         cfg = load_experiment(packaged_config(args.config))
+        if args.sentence_corpus:
+            from xqg.data.benchmarks.xquad import load_xquad
+
+            corpus = load_xquad(list(cfg.langs), split="all").corpus
+            print(write_sentence_corpus(corpus, args.sentence_corpus), "→", args.sentence_corpus)
+            return
+        extra = dict(x.split("=", 1) for x in args.extra)
         run_levers(cfg, args.generated, out_dir=args.out, report_dir=args.report_dir,
-                   compare_generated=args.compare_generated)  # fmt: skip
+                   compare_generated=args.compare_generated, extra=extra)  # fmt: skip
     except XqgError as e:  # bad input: a clean message and exit 2, as the CLI gives
         import sys
 
