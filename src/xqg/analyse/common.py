@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from xqg.errors import XqgError
-from xqg.io import atomic_open, atomic_path, write_json, write_manifest
+from xqg.io import atomic_open, atomic_path, portable_tree, write_json, write_manifest
 
 STAGE = "analysis"
 
@@ -53,7 +53,7 @@ def write_analysis(
     if missing:
         raise XqgError(f"{out}: figures not written: {', '.join(missing)}")
     doc = {"name": name, "question": question, "headline": headline, "command": command, "data": data}
-    write_json(out / "analysis.json", doc)
+    write_json(out / "analysis.json", portable_tree(doc, out))  # no path of this machine
     lines = [f"# {name}", "", f"**Question.** {question}", "", f"**Answer.** {headline}", ""]
     if command:
         lines += ["Regenerate with:", "", "```bash", command, "```", ""]

@@ -11,7 +11,7 @@ import numpy as np
 
 from xqg.analyse.common import save_figure
 from xqg.evaluate.tables import LanguageTable
-from xqg.io import atomic_open, atomic_path, read_json, write_json
+from xqg.io import atomic_open, atomic_path, portable_tree, read_json, write_json
 
 LEVEL = 0.05
 
@@ -324,7 +324,7 @@ def write_grid_report(
     _xqg_bars(rep / "xqg_on_top.png", effect, langs, metric)
     with atomic_open(rep / "results.md") as fh:
         fh.write("\n".join(lines))
-    write_json(rep / "results.json", summary)
+    write_json(rep / "results.json", portable_tree(summary, rep))  # no path of this machine
 
 
 def _settings_json(summary: dict[str, Any]) -> str:

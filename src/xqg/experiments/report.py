@@ -13,7 +13,7 @@ from typing import Any
 
 from xqg.analyse.common import fmt_p, save_figure
 from xqg.evaluate.tables import LanguageTable
-from xqg.io import atomic_open, write_json
+from xqg.io import atomic_open, portable_tree, write_json
 
 HEADLINE = ("paper", "tuned")
 
@@ -357,7 +357,7 @@ def write_report(
     (out / "tables").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.write(out / "tables", name)
-    write_json(out / "results.json", summary)
+    write_json(out / "results.json", portable_tree(summary, out))  # no path of this machine
     best = best_variant(summary)
     plot_alpha(summary, out / "alpha.png")
     plot_n(summary, out / "n_queries.png")

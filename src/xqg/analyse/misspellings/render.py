@@ -15,6 +15,7 @@ from xqg.analyse.misspellings.compute import EvalSet
 from xqg.analyse.noise import (
     DEFAULT_WEIGHTS,
 )
+from xqg.io import shown_path
 
 # ----------------------------------------------------------------------------------------------
 # Report.
@@ -104,7 +105,7 @@ def _body(data: dict[str, Any], eval_sets: Sequence[EvalSet]) -> str:
     ]
     for label, d in data["entries"].items():
         q = d["query_encoder"]
-        enc = f"{q['model']} (q≤{q['query_max_length']} tok, {q['dtype']})"
+        enc = f"{shown_path(q['model'])} (q≤{q['query_max_length']} tok, {q['dtype']})"
         lines.append(f"| {label} | {d['kind']} | {enc} | {d.get('passages', '')} |")
     lines.append("")
     for es in eval_sets:
