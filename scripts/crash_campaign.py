@@ -15,9 +15,11 @@ train-retriever, distill, train-generator) on tiny local models and small synthe
    reference: byte-identical files (manifests less their time stamp, environment and reuse
    counts; trained weights within 1e-6), no row lost or duplicated, no temporary file left.
 
-The stage runs in a child forked from this process after torch, transformers and faiss are
-imported, so a point costs the stage's own work and not an interpreter start. Prints one table
-row per stage and exits 1 if any point failed.
+The stage runs in a child forked from this process after torch, transformers, faiss and what
+the stages import are loaded (:func:`_preload`), so a point costs the stage's own work and not
+an interpreter start; the points of a stage run two at a time (``--jobs``), each point's killed
+run and rerun one after the other. Prints one table row per stage and exits 1 if any point
+failed.
 
     .venv/bin/python scripts/crash_campaign.py                  # 20 points per stage
     .venv/bin/python scripts/crash_campaign.py --points 3 --stages encode,index --json out.json
@@ -35,7 +37,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,7 +303,18 @@ class ChildResult:
     log: str = ""
 
 
-def run_child(
+@dataclass
+class Child:
+    """A forked run of a stage: its pid, when it started, where it logs, when to kill it."""
+
+    pid: int
+    started: float
+    log: Path
+    count_file: Path
+    deadline: float | None = None
+
+
+def start_child(
     stage: str,
     work: Path,
     out: Path,
@@ -309,14 +322,15 @@ def run_child(
     kill_at_event: int | None = None,
     kill_after: float | None = None,
     log_dir: Path,
-) -> ChildResult:
-    """Fork, run the stage in the child (optionally killing it), wait; return what happened."""
+) -> Child:
+    """Fork and run the stage in the child: it kills itself at I/O event ``kill_at_event``; the
+    parent kills it ``kill_after`` seconds after the start (:func:`poll_child`)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{out.name}-{time.monotonic_ns()}.log"
     count_file = log.with_suffix(".events")
-    t0 = time.perf_counter()
     sys.stdout.flush()
     sys.stderr.flush()
+    t0 = time.perf_counter()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 1
@@ -344,25 +358,41 @@ def run_child(
             traceback.print_exc()
             sys.stderr.flush()
         os._exit(code)
-    status = None
-    if kill_after is not None:
-        deadline = time.perf_counter() + kill_after
-        while time.perf_counter() < deadline:
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = st
-                break
-            time.sleep(0.002)
-        if status is None:
-            os.kill(pid, signal.SIGKILL)
-    if status is None:
-        _, status = os.waitpid(pid, 0)
-    seconds = time.perf_counter() - t0
-    text = log.read_text(errors="replace") if log.exists() else ""
+    return Child(pid, t0, log, count_file, None if kill_after is None else t0 + kill_after)
+
+
+def _result(child: Child, status: int) -> ChildResult:
+    seconds = time.perf_counter() - child.started
+    text = child.log.read_text(errors="replace") if child.log.exists() else ""
     if os.WIFSIGNALED(status):
         return ChildResult("killed", seconds, log=text)
-    events = int(count_file.read_text()) if count_file.exists() else None
+    events = int(child.count_file.read_text()) if child.count_file.exists() else None
     return ChildResult("ok" if os.WEXITSTATUS(status) == 0 else "failed", seconds, events, text)
+
+
+def poll_child(child: Child) -> ChildResult | None:
+    """What happened to ``child`` if it ended (SIGKILLing it first once its deadline passed),
+    else None."""
+    done, status = os.waitpid(child.pid, os.WNOHANG)
+    if not done and child.deadline is not None and time.perf_counter() >= child.deadline:
+        os.kill(child.pid, signal.SIGKILL)
+        done, status = os.waitpid(child.pid, 0)
+    return _result(child, status) if done else None
+
+
+def wait_children(children: list[Child]) -> tuple[int, ChildResult]:
+    """Wait until one of ``children`` ends; (its index, what happened)."""
+    while True:
+        for i, child in enumerate(children):
+            got = poll_child(child)
+            if got is not None:
+                return i, got
+        time.sleep(0.002 if any(c.deadline is not None for c in children) else 0.01)
+
+
+def run_child(stage: str, work: Path, out: Path, *, log_dir: Path) -> ChildResult:
+    """One uninterrupted run of the stage in a forked child; what happened."""
+    return wait_children([start_child(stage, work, out, log_dir=log_dir)])[1]
 
 
 # --- comparing a folder with the reference ------------------------------------------------------------------
@@ -489,66 +519,125 @@ class StageReport:
         return not self.failures
 
 
+@dataclass
+class PointResult:
+    """What one kill point found (merged into its stage's report in point order)."""
+
+    killed: bool = False
+    finished_first: bool = False
+    resumed: bool = False
+    identical: bool = False
+    rows_lost: int = 0
+    rows_duplicated: int = 0
+    complete_but_wrong: int = 0
+    leftovers: int = 0
+    weight_diff: float | None = None
+    failures: list[str] = field(default_factory=list)
+    line: str = ""
+
+
+#: One point: yields the runs to wait for (the killed run, then the rerun), is sent what each
+#: did, returns what it found.
+Point = Generator[Child, ChildResult, PointResult]
+
+
+def run_point(
+    stage: str, work: Path, i: int, how: str, kill: dict[str, Any], clean_rows: list[Any] | None
+) -> Point:
+    res = PointResult()
+    base, logs = work / stage, work / "logs" / stage
+    out = base / f"p{i:02d}"
+    first = yield start_child(stage, work, out, log_dir=logs, **kill)
+    if first.status == "failed":
+        res.failures.append(f"point {i} ({how}): the run to be killed failed by itself:\n{first.log[-2000:]}")
+        return res
+    res.killed, res.finished_first = first.status == "killed", first.status == "ok"
+    if out.exists() and marked_complete(stage, out):
+        same, why, _ = compare(stage, base / "clean", out)
+        if not same and res.killed:
+            res.complete_but_wrong += 1
+            res.failures.append(f"point {i} ({how}): killed folder is marked complete but {why}")
+    rerun = yield start_child(stage, work, out, log_dir=logs)
+    if rerun.status != "ok":
+        res.failures.append(f"point {i} ({how}): rerun failed:\n{rerun.log[-3000:]}")
+        return res
+    res.resumed = True
+    same, why, res.weight_diff = compare(stage, base / "clean", out)
+    res.identical = same
+    if not same:
+        res.failures.append(f"point {i} ({how}): rerun output differs: {why}")
+    rows = rows_of(stage, out)
+    if rows is not None and clean_rows is not None:
+        res.rows_lost = sum((Counter(clean_rows) - Counter(rows)).values())
+        res.rows_duplicated = sum((Counter(rows) - Counter(set(rows))).values())
+    left = _temp_leftovers(out)
+    if left:
+        res.leftovers = len(left)
+        res.failures.append(f"point {i} ({how}): left behind {left[:3]}")
+    res.line = f"  {stage} point {i:2d}: {how:>18} → {first.status:<6} rerun {'identical' if same else why}"
+    return res
+
+
+def run_points(points: list[Point], jobs: int) -> list[PointResult]:
+    """Run the points, ``jobs`` at a time (each point's two runs one after the other)."""
+    results: list[PointResult | None] = [None] * len(points)
+    waiting = list(enumerate(points))[::-1]
+    active: list[tuple[int, Point, Child]] = []
+
+    def advance(k: int, point: Point, sent: ChildResult | None) -> None:
+        try:
+            child = next(point) if sent is None else point.send(sent)
+        except StopIteration as stop:
+            results[k] = stop.value
+            return
+        active.append((k, point, child))
+
+    while waiting or active:
+        while waiting and len(active) < jobs:
+            advance(*waiting.pop(), None)
+        if active:
+            j, got = wait_children([c for _, _, c in active])
+            k, point, _ = active.pop(j)
+            advance(k, point, got)
+    return [r for r in results if r is not None]
+
+
 def campaign_stage(
-    stage: str, work: Path, points: int, rng: random.Random, log: Callable[[str], None]
+    stage: str, work: Path, points: int, rng: random.Random, log: Callable[[str], None], jobs: int = 1
 ) -> StageReport:
     rep = StageReport(stage)
     t_start = time.perf_counter()
     base = work / stage
-    logs = work / "logs" / stage
-    ref = run_child(stage, work, base / "clean", log_dir=logs)
+    ref = run_child(stage, work, base / "clean", log_dir=work / "logs" / stage)
     if ref.status != "ok":
         rep.failures.append(f"reference run failed:\n{ref.log[-3000:]}")
         return rep
     rep.reference_seconds, rep.reference_events = ref.seconds, ref.events or 0
     clean_rows = rows_of(stage, base / "clean")
-    for i in range(points):
-        out = base / f"p{i:02d}"
+    plans = []
+    for i in range(points):  # drawn in point order, whatever order the points then run in
         if rng.random() < 0.5 and ref.events:
-            how, kw = f"event {rng.randint(1, ref.events)}/{ref.events}", {}
-            kw["kill_at_event"] = int(how.split()[1].split("/")[0])
+            k = rng.randint(1, ref.events)
+            how, kill = f"event {k}/{ref.events}", {"kill_at_event": k}
         else:
             delay = rng.uniform(0.0, ref.seconds)
-            how, kw = f"{delay:.2f}s/{ref.seconds:.2f}s", {"kill_after": delay}
+            how, kill = f"{delay:.2f}s/{ref.seconds:.2f}s", {"kill_after": delay}
+        plans.append(run_point(stage, work, i, how, kill, clean_rows))
+    for res in run_points(plans, jobs):
         rep.points += 1
-        first = run_child(stage, work, out, log_dir=logs, **kw)
-        if first.status == "killed":
-            rep.killed += 1
-        elif first.status == "ok":
-            rep.finished_before_kill += 1
-        else:
-            rep.failures.append(
-                f"point {i} ({how}): the run to be killed failed by itself:\n{first.log[-2000:]}"
-            )
-            continue
-        if out.exists() and marked_complete(stage, out):
-            same, why, _ = compare(stage, base / "clean", out)
-            if not same and first.status == "killed":
-                rep.complete_but_wrong += 1
-                rep.failures.append(f"point {i} ({how}): killed folder is marked complete but {why}")
-        rerun = run_child(stage, work, out, log_dir=logs)
-        if rerun.status != "ok":
-            rep.failures.append(f"point {i} ({how}): rerun failed:\n{rerun.log[-3000:]}")
-            continue
-        rep.resumed += 1
-        same, why, diff = compare(stage, base / "clean", out)
-        if diff is not None:
-            rep.max_weight_diff = max(rep.max_weight_diff or 0.0, diff)
-        if same:
-            rep.identical += 1
-        else:
-            rep.failures.append(f"point {i} ({how}): rerun output differs: {why}")
-        rows = rows_of(stage, out)
-        if rows is not None and clean_rows is not None:
-            lost = Counter(clean_rows) - Counter(rows)
-            dup = Counter(rows) - Counter(set(rows))
-            rep.rows_lost += sum(lost.values())
-            rep.rows_duplicated += sum(dup.values())
-        left = _temp_leftovers(out)
-        if left:
-            rep.leftovers += len(left)
-            rep.failures.append(f"point {i} ({how}): left behind {left[:3]}")
-        log(f"  {stage} point {i:2d}: {how:>18} → {first.status:<6} rerun {'identical' if same else why}")
+        rep.killed += res.killed
+        rep.finished_before_kill += res.finished_first
+        rep.resumed += res.resumed
+        rep.identical += res.identical
+        rep.rows_lost += res.rows_lost
+        rep.rows_duplicated += res.rows_duplicated
+        rep.complete_but_wrong += res.complete_but_wrong
+        rep.leftovers += res.leftovers
+        if res.weight_diff is not None:
+            rep.max_weight_diff = max(rep.max_weight_diff or 0.0, res.weight_diff)
+        rep.failures += res.failures
+        if res.line:
+            log(res.line)
     rep.seconds = time.perf_counter() - t_start
     return rep
 
@@ -611,6 +700,79 @@ def _prepare(work: Path, stages: list[str]) -> None:
         raise SystemExit("building the campaign's inputs failed")
 
 
+#: What the stages import or build on first use, loaded once in the parent so that no forked run
+#: pays for it again (a point costs the stage's own work): the stages' modules, the libraries
+#: they import lazily (the trainers, peft, datasets, matplotlib for loss.png) and the tiny models'
+#: architectures.
+PRELOAD = (
+    "xqg.generate.run",
+    "xqg.encode",
+    "xqg.augment",
+    "xqg.index",
+    "xqg.search",
+    "xqg.train.retriever",
+    "xqg.train.distill",
+    "xqg.train.generator",
+    "datasets",
+    "peft",
+    "transformers.trainer",
+    "transformers.models.bert.modeling_bert",
+    "transformers.models.gemma3.modeling_gemma3",
+    "sentence_transformers.sentence_transformer.trainer",
+    "matplotlib.pyplot",
+    "tests.conftest",
+    "tests.test_generate",
+    "tests.test_train_generator",
+)
+
+
+def _preload() -> None:
+    """Import :data:`PRELOAD` and fill, once, what the stages would otherwise rebuild in every
+    forked run although it never changes: transformers' weight-conversion table (regular
+    expressions compiled on the first model load), the click command tree typer builds from xqg's
+    CLI on every call, and the compiled Jinja template of sentence-transformers' model card
+    (written with every checkpoint). These are pure functions of their input, so a run writes
+    the same bytes and does the same I/O; then the parent's objects are frozen out of the
+    garbage collector (the trainers call ``gc.collect()``, which would walk them in every run)."""
+    import functools
+    import gc
+    import importlib
+
+    import jinja2
+    import matplotlib
+    import typer.main
+
+    import xqg.cli
+
+    matplotlib.use("Agg")
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from transformers import conversion_mapping
+
+    conversion_mapping.get_checkpoint_conversion_mapping("bert")
+
+    get_command = typer.main.get_command
+    commands: dict[int, Any] = {}
+
+    def cached_command(app: Any) -> Any:
+        if app is not xqg.cli.app:
+            return get_command(app)
+        if id(app) not in commands:
+            commands[id(app)] = get_command(app)
+        return commands[id(app)]
+
+    typer.main.get_command = cached_command
+    cached_command(xqg.cli.app)
+
+    compile_template = functools.lru_cache(maxsize=64)(jinja2.Environment.compile)
+    jinja2.Environment.compile = compile_template  # type: ignore[method-assign]
+    import sentence_transformers
+
+    for template in Path(sentence_transformers.__file__).parent.rglob("model_card_template.md"):
+        jinja2.Template(template.read_text(encoding="utf-8"))
+    gc.freeze()
+
+
 def run_campaign(
     *,
     points: int = 20,
@@ -618,8 +780,10 @@ def run_campaign(
     stages: list[str] | None = None,
     work: Path | None = None,
     log: Callable[[str], None] = print,
+    jobs: int = 2,
 ) -> list[StageReport]:
-    """Run the campaign; return one report per stage (also usable from tests)."""
+    """Run the campaign, ``jobs`` points of a stage at a time; return one report per stage (also
+    usable from tests)."""
     os.environ.setdefault("XQG_PROGRESS", "0")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -633,6 +797,7 @@ def run_campaign(
     import xqg.cli  # noqa: F401
 
     torch.set_num_threads(1)
+    _preload()
     chosen = stages or list(STAGES)
     unknown = [s for s in chosen if s not in STAGES]
     if unknown:
@@ -649,7 +814,7 @@ def run_campaign(
             continue
         rng = random.Random(f"{seed}:{stage}")
         log(f"{stage}: {points} kill points")
-        reports.append(campaign_stage(stage, work, points, rng, log))
+        reports.append(campaign_stage(stage, work, points, rng, log, jobs))
     return reports
 
 
@@ -682,6 +847,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a new temporary one)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--quiet", action="store_true", help="no line per point")
+    ap.add_argument(
+        "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="points run at once (default: 2)"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     reports = run_campaign(
@@ -690,10 +858,14 @@ def main() -> None:
         stages=args.stages.split(","),
         work=args.work,
         log=(lambda _m: None) if args.quiet else print,
+        jobs=max(1, args.jobs),
     )
     print()
     print(table(reports))
-    print(f"\n{time.perf_counter() - t0:.0f} s; seed {args.seed}, {args.points} points per stage")
+    print(
+        f"\n{time.perf_counter() - t0:.0f} s; seed {args.seed}, {args.points} points per stage, "
+        f"{args.jobs} at a time"
+    )
     failures = [f"{r.stage}: {f}" for r in reports for f in r.failures]
     for f in failures:
         print("FAIL", f)
