@@ -33,7 +33,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("xqg", "xqg.errors", "xqg.paths", "xqg.types", "xqg.progress", "xqg.io", "xqg.languages",
-                    "xqg.query_store", "xqg.assets", "xqg.configs")),
+                    "xqg.render", "xqg.query_store", "xqg.assets", "xqg.configs")),
     ("data", ("xqg.data",)),
     ("evaluate", ("xqg.evaluate",)),
     ("models", ("xqg.models", "xqg.config")),

@@ -13,14 +13,13 @@ named on the command line as ``LABEL=FOLDER[:SYSTEM]``; encoders as ``LABEL=SPEC
 (:class:`ModelSpec`).
 
 Rendering helpers every analysis uses, so tables, figures and p-values look the same in all of
-them: :func:`md_table`, :func:`save_figure`, :func:`fmt_p`. An analysis module has ``compute()``
+them: :func:`md_table`, :func:`save_figure`, :func:`fmt_p` (defined in :mod:`xqg.render`, which
+every layer uses, and re-exported here). An analysis module has ``compute()``
 (plain, JSON-ready data) and ``render()`` (headline, Markdown body and figures from that data).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,10 @@ from typing import Any
 import numpy as np
 
 from xqg.errors import XqgError
-from xqg.io import atomic_open, atomic_path, portable_tree, write_json, write_manifest
+from xqg.io import atomic_open, portable_tree, write_json, write_manifest
+from xqg.render import fmt_p as fmt_p  # re-exported: the analyses import them from here
+from xqg.render import md_table as md_table
+from xqg.render import save_figure as save_figure
 
 STAGE = "analysis"
 
@@ -152,35 +154,3 @@ class Rendered:
             figures=self.figures,
             **kw,
         )
-
-
-def fmt_p(p: float | None, *, none: str = "–", eq: bool = False) -> str:
-    """A p-value as the analyses print it: ``<0.001`` or three decimals; ``none`` for None/NaN.
-
-    ``eq`` writes it as a clause: ``p < 0.001``, ``p = 0.042``, ``p = –``.
-    """
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return f"p = {none}" if eq else none
-    if p < 0.001:
-        return "p < 0.001" if eq else "<0.001"
-    return f"p = {p:.3f}" if eq else f"{p:.3f}"
-
-
-def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str | None = None) -> list[str]:
-    """Lines of a Markdown table. ``align``: one letter per column, ``l`` (``---``) or ``r`` (``---:``);
-    default: the first column left, the others right. Cells are written with ``str``."""
-    align = align or "l" + "r" * (len(header) - 1)
-    if len(align) != len(header):
-        raise ValueError(f"{len(header)} columns but alignment {align!r}")
-    lines = ["| " + " | ".join(header) + " |", "|" + "".join("---:|" if a == "r" else "---|" for a in align)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
-
-
-def save_figure(fig: Any, path: str | Path, *, dpi: int = 100) -> None:
-    """Write a matplotlib figure as PNG atomically (temp name, then rename) and close it."""
-    import matplotlib.pyplot as plt
-
-    with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)

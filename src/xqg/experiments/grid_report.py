@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from xqg.analyse.common import save_figure
 from xqg.evaluate.tables import LanguageTable
 from xqg.io import atomic_open, atomic_path, portable_tree, read_json, write_json
+from xqg.render import save_figure
 
 LEVEL = 0.05
 
@@ -39,10 +39,6 @@ def _cell(row: Any, metric: str, compared: bool) -> str:
     return text
 
 
-def _savefig(fig: Any, path: Path) -> None:
-    save_figure(fig, path, dpi=110)
-
-
 def _heatmap(path: Path, cells: dict[str, LanguageTable], langs: list[str], metric: str) -> None:
     import matplotlib
 
@@ -68,7 +64,7 @@ def _heatmap(path: Path, cells: dict[str, LanguageTable], langs: list[str], metr
     ax.set_title(f"Δ {metric} ×100 vs the untrained baseline (* p < {LEVEL}, paired permutation)", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.025)
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path, dpi=110)
 
 
 def _xqg_bars(path: Path, effect: dict[str, LanguageTable], langs: list[str], metric: str) -> None:
@@ -97,7 +93,7 @@ def _xqg_bars(path: Path, effect: dict[str, LanguageTable], langs: list[str], me
     ax.legend(fontsize=7, ncol=3)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path, dpi=110)
 
 
 def _resource_section(

@@ -11,9 +11,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from xqg.analyse.common import fmt_p, save_figure
 from xqg.evaluate.tables import LanguageTable
 from xqg.io import atomic_open, portable_tree, write_json
+from xqg.render import fmt_p, save_figure
 
 HEADLINE = ("paper", "tuned")
 

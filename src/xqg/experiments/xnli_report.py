@@ -207,7 +207,7 @@ def plot(path: Path, summary: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from xqg.experiments.grid_report import _savefig
+    from xqg.render import save_figure
 
     m = summary["metric"]
     cols = [*summary["langs"], "avg"]
@@ -232,7 +232,7 @@ def plot(path: Path, summary: dict[str, Any]) -> None:
     ax.legend(fontsize=8, ncol=4)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path, dpi=110)
 
 
 def body(summary: dict[str, Any]) -> str:

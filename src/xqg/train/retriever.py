@@ -365,7 +365,7 @@ def _write_loss(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from xqg.io import atomic_path
+    from xqg.render import save_figure
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot([h["step"] for h in history], [h["loss"] for h in history], marker=".")
@@ -374,9 +374,7 @@ def _write_loss(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(out / "loss.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, out / "loss.png", dpi=110)
 
 
 def mean_loss(history_csv: str | Path, first: bool, k: int = 2) -> float:
