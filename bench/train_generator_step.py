@@ -5,7 +5,14 @@ of ``warm`` steps and a run of ``warm + steps`` steps start from the same model,
 fresh folders; the difference of their wall times divided by ``steps`` is the marginal cost of a
 step (model loading, the first step's warm-up and the final save cancel out). Checkpoints and
 validation are pushed past the end of the run (one final save each), so only steps are timed.
-Each size is run ``repeat`` times and the minimum is kept (the machine is shared).
+Each size is run ``repeat`` times and the minimum is kept (the machine is shared). Wall time and
+the process's CPU time are both printed: on a contended machine CPU time (one thread) is the
+steadier figure. LoRA dropout is
+off, so the printed sha256 of the adapter identifies the arithmetic: two implementations that print
+the same one computed the same weights.
+
+Timing an older commit with this script: ``git archive REV src tests | tar -x -C /tmp/old``, copy
+this file to ``/tmp/old/bench/``, and run it there with ``PYTHONPATH=/tmp/old/src``.
 
 * ``--model tiny`` (default): the 2-layer random Gemma 3 of tests/test_train_generator.py on its
   8 synthetic examples, batch 4, LoRA r 4.
@@ -21,6 +28,7 @@ Each size is run ``repeat`` times and the minimum is kept (the machine is shared
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -49,7 +57,7 @@ def _examples(model: str) -> list:
     return data.train[:16]
 
 
-def _run(model_dir: str, kind: str, steps: int, threads: int, out: Path) -> float:
+def _run(model_dir: str, kind: str, steps: int, threads: int, out: Path) -> tuple[float, float]:
     from xqg.train.generator import GenTrainConfig, train_generator
 
     big = dict(lora_r=32, lora_alpha=64, batch_size=8) if kind == "gemma" else {}
@@ -58,7 +66,7 @@ def _run(model_dir: str, kind: str, steps: int, threads: int, out: Path) -> floa
             "model": model_dir,
             "lora_r": 4,
             "lora_alpha": 8,
-            "lora_dropout": 0.05,
+            "lora_dropout": 0.0,  # no RNG draws in the steps: the weights identify the arithmetic
             "lr": 1e-3,
             "warmup_steps": 0,
             "schedule": "constant",
@@ -73,16 +81,21 @@ def _run(model_dir: str, kind: str, steps: int, threads: int, out: Path) -> floa
         }
     )
     exs = _examples(kind)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     train_generator(cfg, out, train_examples=exs, log=None, show_progress=False)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def _child(args: argparse.Namespace) -> None:
     """One run in this process (a fresh process per run: no shared caches or thread pools)."""
-    secs = _run(args.model_dir, args.model, args.n, args.threads, Path(args.out))
+    secs, cpu = _run(args.model_dir, args.model, args.n, args.threads, Path(args.out))
     doc = json.loads((Path(args.out) / "training.json").read_text())
-    print(json.dumps({"wall": secs, "seconds_per_step": doc.get("seconds_per_step")}))
+    weights = hashlib.sha256((Path(args.out) / "adapter" / "adapter_model.safetensors").read_bytes())
+    print(
+        json.dumps(
+            {"wall": secs, "cpu": cpu, "per_step": doc["seconds_per_step"], "sha": weights.hexdigest()}
+        )
+    )
 
 
 def main() -> None:
@@ -110,22 +123,31 @@ def main() -> None:
         else:
             model_dir = args.model
         walls: dict[int, list[float]] = {args.warm: [], args.warm + args.steps: []}
+        cpus: dict[int, list[float]] = {args.warm: [], args.warm + args.steps: []}
+        shas: set[str] = set()
         for r in range(args.repeat):
             for n in walls:
                 out = Path(tmp) / f"run-{r}-{n}"
                 cmd = [sys.executable, __file__, "--child", "--model", args.model, "--model-dir", model_dir]
                 cmd += ["--n", str(n), "--out", str(out), "--threads", str(args.threads)]
                 res = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-                walls[n].append(json.loads(res.stdout.strip().splitlines()[-1])["wall"])
+                got = json.loads(res.stdout.strip().splitlines()[-1])
+                walls[n].append(got["wall"])
+                cpus[n].append(got["cpu"])
+                if n == args.warm + args.steps:
+                    shas.add(got["sha"][:16])
         lo, hi = (min(walls[n]) for n in walls)
+        clo, chi = (min(cpus[n]) for n in cpus)
         rev = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
         )
         print(
             f"train-generator step ({args.model}, {args.threads} thread(s), commit {rev.stdout.strip()}): "
-            f"{(hi - lo) / args.steps * 1000:.1f} ms/step  "
+            f"{(hi - lo) / args.steps * 1000:.1f} ms/step wall, "
+            f"{(chi - clo) / args.steps * 1000:.1f} ms/step CPU  "
             f"[min wall {lo:.2f}s for {args.warm} steps, {hi:.2f}s for {args.warm + args.steps}; "
-            f"{args.repeat} repeats]"
+            f"{args.repeat} repeats]; adapter sha256 after {args.warm + args.steps} steps: "
+            + ", ".join(sorted(shas))
         )
 
 
