@@ -22,6 +22,7 @@ from xqg.train.generator import (  # noqa: E402
     collate_packed,
     export_adapter,
     load_model,
+    n_targets,
     train_generator,
 )
 from xqg.train.generator_data import (  # noqa: E402
@@ -176,6 +177,72 @@ def test_resume_matches_uninterrupted_run(tiny_gemma: Path, tmp_path: Path) -> N
     assert [r.split(",")[:2] for r in rows_a] == [r.split(",")[:2] for r in rows_b]
 
 
+def test_resume_after_a_crash_mid_step_matches_uninterrupted_run(
+    tiny_gemma: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash inside step 5 (between its two micro-batches), with a half-written checkpoint
+    of a later step lying around: the rerun resumes from step 4 and ends on the same weights,
+    through warm-up + cosine decay, gradient accumulation, dropout and a wrapping data stream."""
+    import xqg.train.generator_trainer as gt
+
+    kw = dict(lora_dropout=0.1, grad_accum=2, warmup_steps=2, schedule="cosine", save_every=2, eval_every=3)
+    run = dict(train_examples=EXAMPLES, dev_examples=EXAMPLES[:2], log=None, show_progress=False)
+    full = train_generator(_cfg(tiny_gemma, **kw), tmp_path / "a", **run)
+    real, calls = gt.batch_loss, []
+
+    def crashing(model, batch, backend, logits="targets"):
+        if model.training:
+            calls.append(1)
+            if len(calls) == 10:  # step 5, second micro-batch
+                raise RuntimeError("simulated crash")
+        return real(model, batch, backend, logits)
+
+    monkeypatch.setattr(gt, "batch_loss", crashing)
+    part = tmp_path / "b"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_generator(_cfg(tiny_gemma, **kw), part, resume=True, **run)
+    monkeypatch.setattr(gt, "batch_loss", real)
+    assert sorted(p.name for p in (part / "checkpoints").glob("checkpoint-*")) == [
+        "checkpoint-2",
+        "checkpoint-4",
+    ]
+    partial = part / "checkpoints" / "checkpoint-6"  # what a kill during a save leaves
+    partial.mkdir()
+    (partial / "adapter_model.safetensors").write_bytes(b"")
+    train_generator(_cfg(tiny_gemma, **kw), part, resume=True, **run)
+    doc = json.loads((part / "training.json").read_text())
+    assert doc["resumed_from"] == "checkpoint-4" and doc["steps"] == 6 and doc["status"] == "max_steps"
+    a, b = _weights(full), _weights(part)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    # the same curve (step, train_loss, val_loss, lr; seconds differ), half of it from the checkpoint
+    rows_a, rows_b = (
+        [r.split(",")[:4] for r in (d / "loss.csv").read_text().splitlines()] for d in (full, part)
+    )
+    assert rows_a == rows_b and len(rows_a) == 7 and rows_a[3][2] != ""
+
+
+def test_step_loss_is_the_mean_over_micro_batches_of_target_token_means(
+    tiny_gemma: Path, tmp_path: Path
+) -> None:
+    """Row 1 of loss.csv, recomputed by hand: the LoRA update starts at zero, so the first step's
+    loss is the base model's, on the first two micro-batches of the stream (no shuffling)."""
+    from xqg.train.generator import lr_at
+
+    cfg = _cfg(tiny_gemma, grad_accum=2, max_steps=2, warmup_steps=4, schedule="linear")
+    run = train_generator(cfg, tmp_path / "run", train_examples=EXAMPLES, log=None, show_progress=False)
+    _, model, tok, backend = _model(tiny_gemma)
+    with torch.no_grad():
+        parts = [
+            float(batch_loss(model, collate_packed(tok, EXAMPLES[i : i + 4], cfg), backend)) for i in (0, 4)
+        ]
+    rows = [r.split(",") for r in (run / "loss.csv").read_text().splitlines()[1:]]
+    assert float(rows[0][1]) == pytest.approx(sum(parts) / 2, abs=2e-5)
+    assert [float(r[3]) for r in rows] == pytest.approx([lr_at(cfg, 0), lr_at(cfg, 1)])
+    assert lr_at(cfg, 0) == pytest.approx(cfg.lr / 4)  # warm-up: step 1 of 4
+
+
 def _model(tiny_gemma: Path, **kw):
     cfg = _cfg(tiny_gemma, **kw)
     model, tok, backend, _ = load_model(cfg, torch.device("cpu"))
@@ -206,9 +273,9 @@ def test_loss_is_cross_entropy_over_target_tokens_only(tiny_gemma: Path) -> None
             collate_packed(tok, exs, cfg),
             collate_packed(tok, exs, small_rows),
         ]
-        assert batches[1].inputs["input_ids"].shape[0] == 1 < batches[2].inputs["input_ids"].shape[0]
+        assert batches[1]["input_ids"].shape[0] == 1 < batches[2]["input_ids"].shape[0]
         for batch in batches:
-            assert batch.n_targets == sum(n for _, n in hand)
+            assert n_targets(batch) == sum(n for _, n in hand)
             for mode in ("targets", "all"):
                 torch.testing.assert_close(
                     batch_loss(model, batch, backend, mode), expected, rtol=1e-4, atol=1e-5
@@ -220,12 +287,12 @@ def test_prompt_changes_do_not_move_the_loss_positions(tiny_gemma: Path) -> None
     a = EXAMPLES[0]
     b = GenExample(a.source + " It was a long day in a big city.", a.title, "ja", a.target, a.origin, a.ref)
     ba, bb = collate_causal(tok, [a], cfg), collate_causal(tok, [b], cfg)
-    la, lb = ba.labels[0][ba.labels[0] != -100], bb.labels[0][bb.labels[0] != -100]
+    la, lb = ba["labels"][0][ba["labels"][0] != -100], bb["labels"][0][bb["labels"][0] != -100]
     assert torch.equal(la, lb)  # same target tokens are scored, whatever the prompt
     assert la[-1].item() == tok.eos_token_id
-    assert int(ba.keep.sum()) == len(la)  # logits are computed for exactly the target tokens
+    assert int(ba["keep"].sum()) == len(la)  # logits are computed for exactly the target tokens
     # the scored tokens are the last ones of the (left-padded) row: the prompt never carries loss
-    assert (ba.labels[0][: -len(la)] == -100).all()
+    assert (ba["labels"][0][: -len(la)] == -100).all()
 
 
 def test_packing_shares_the_passage_once(tiny_gemma: Path) -> None:
@@ -233,9 +300,9 @@ def test_packing_shares_the_passage_once(tiny_gemma: Path) -> None:
     same_passage = [e for e in EXAMPLES if e.source == SOURCES[0]]
     packed = collate_packed(tok, same_passage, cfg)
     padded = collate_causal(tok, same_passage, cfg)
-    assert packed.inputs["input_ids"].shape[0] == 1
-    assert packed.inputs["input_ids"].numel() < padded.inputs["attention_mask"].sum() * 0.7
-    assert packed.inputs["attention_mask"].shape[-1] == packed.inputs["input_ids"].shape[1]
+    assert packed["input_ids"].shape[0] == 1
+    assert packed["input_ids"].numel() < padded["attention_mask"].sum() * 0.7
+    assert packed["attention_mask"].shape[-1] == packed["input_ids"].shape[1]
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
@@ -277,13 +344,13 @@ def test_max_minutes_stops_and_saves(tiny_gemma: Path, tmp_path: Path) -> None:
     doc = json.loads((run / "training.json").read_text())
     assert doc["status"] == "max_minutes" and doc["steps"] == 1
     assert (run / "adapter" / "adapter_model.safetensors").exists()
-    assert (run / "checkpoints" / "step-000001" / "state.json").exists()
+    assert (run / "checkpoints" / "checkpoint-1" / "trainer_state.json").exists()
     # the dead-process path: export from the newest checkpoint when adapter/ is missing
     import shutil
 
     shutil.rmtree(run / "adapter")
     dest = export_adapter(run, tmp_path / "exported")
-    assert json.loads((dest / "training.json").read_text())["exported"]["from"].endswith("step-000001")
+    assert json.loads((dest / "training.json").read_text())["exported"]["from"].endswith("checkpoint-1")
 
 
 def test_adapter_saved_in_bfloat16_when_float32_is_too_big(tiny_gemma: Path, tmp_path: Path) -> None:

@@ -1,44 +1,49 @@
 """Fine-tune a question generator (Gemma 3 270M with LoRA by default; mT5/T5 the paper's way).
 
-Why a hand-written loop rather than the HF Trainer: on CPU most of a causal-LM training step went
-to the output layer (262k-word vocabulary) at *every* position, although only the question tokens
-carry a loss. Batches here are **left-padded** so every question ends at the last position, and
-the model is called with ``logits_to_keep=K`` (K = longest question + 1): logits are computed for
-the last K positions only. That needs control over batching and the loss, which a short loop
-gives directly; checkpoint and resume are then implemented here too:
+Training runs on ``transformers.Trainer``: :class:`GeneratorTrainer` overrides ``compute_loss``
+with :func:`~xqg.train.generator_batch.batch_loss`, which applies the output layer only at the
+positions whose next token is a label. On CPU most of a plain causal-LM step went to that layer
+(Gemma's vocabulary has 262,144 words) at *every* position, although only the question tokens
+carry a loss (docs/generator-training.md has the figures). The batches are built by the collators
+of :mod:`xqg.train.generator_batch` (packed rows sharing each passage by default).
 
-* a checkpoint (every ``save_every`` steps, and when stopping) is a folder
-  ``checkpoints/step-NNNNNN/`` holding the trainable weights (``trainable.safetensors``), the
-  optimizer state (``optimizer.pt``: tensors and numbers only, loaded with ``weights_only=True``),
-  the torch RNG states (``rng.safetensors``) and ``state.json`` (step, examples consumed, seconds,
-  loss history length). The learning-rate schedule is a pure function of the step, so it needs no
-  state. Data position = examples consumed, in the fixed order of ``data/train.jsonl``.
-* ``resume=True`` loads the newest complete checkpoint and continues; an uninterrupted run and an
-  interrupted-then-resumed run with the same seed give the same weights (tested).
+What the trainer is given, so a run means what the home-made loop of earlier versions meant:
 
-Stopping: after ``max_steps`` steps or once ``max_minutes`` of training time are spent
-(checked after every step), the run saves a checkpoint, the final adapter/model, ``loss.csv``,
-``loss.png`` and ``training.json``. A LoRA adapter is saved as safetensors, in bfloat16 when float32
-would exceed ``adapter_max_mb`` (the committed adapter must stay ≤ 20 MB).
+* the data is the fixed stream ``data/train.jsonl`` read in order (sequential sampler), wrapping
+  round when ``max_steps × batch_size × grad_accum`` exceeds it; one "epoch" of the trainer is the
+  whole run;
+* AdamW on the trainable weights (one group, ``weight_decay`` on all) and :func:`lr_at` as the
+  schedule (linear warm-up, then constant/linear/cosine towards 10%: a pure function of the step);
+* the loss of a micro-batch is the mean over its target tokens, divided by ``grad_accum``;
+* ``checkpoints/checkpoint-N/`` (every ``save_every`` steps and at the end; ``keep_checkpoints``
+  kept) hold the trainer's own state: adapter or model weights (safetensors), optimizer and
+  scheduler state, RNG states (loaded with ``weights_only=True``) and ``trainer_state.json``, whose
+  ``log_history`` carries the per-step rows of ``loss.csv``. ``resume=True`` continues from the
+  newest complete one (the trainer writes ``trainer_state.json`` last; incomplete folders a kill
+  left are removed), skipping the consumed batches and restoring the RNG states, so an interrupted
+  and resumed run ends with the weights of an uninterrupted one (tested, and by
+  ``scripts/crash_campaign.py --stages train-generator``).
+
+Stopping: after ``max_steps`` steps or once ``max_minutes`` of training time are spent (checked
+after every step, across resumes), the run evaluates, saves a checkpoint, the final adapter/model,
+``loss.csv``, ``loss.png`` and ``training.json``. A LoRA adapter is saved as safetensors, in
+bfloat16 when float32 would exceed ``adapter_max_mb`` (the committed adapter must stay ≤ 20 MB).
 
 Input format (causal): ``causal_prompt(lang, title, source) + " " + question + <eos>``; the loss is on
-the question tokens and the eos only. Prompt and question are tokenised separately and
-concatenated, so generation from the bare prompt sees exactly the training prompt tokens;
-``clean_causal_output`` still cuts at a newline, which the model never learns to emit before eos.
-Seq2seq (mT5/T5): input ``paper_prompt(lang, title, source)`` truncated to ``max_source_tokens``
-(the paper: 128), labels = the question + eos.
+the question tokens and the eos only. Seq2seq (mT5/T5): input ``paper_prompt(lang, title, source)``
+truncated to ``max_source_tokens`` (the paper: 128), labels = the question + eos; every decoder
+position is a label position, so the model's own loss is used (no ``Seq2SeqTrainer`` needed: the
+dev loss is teacher-forced, nothing is generated during training).
 """
 
 from __future__ import annotations
 
 import csv
-import math
 import os
 import platform
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,7 +51,6 @@ from pydantic import Field
 
 from xqg.config import _Strict, load_config_file, parse_config
 from xqg.errors import XqgError
-from xqg.generate.prompts import causal_prompt, paper_prompt
 from xqg.io import (
     atomic_open,
     atomic_path,
@@ -58,7 +62,15 @@ from xqg.io import (
     write_json,
 )
 from xqg.models.sources import GEMMA_MODEL, model_info, resolve_model
-from xqg.progress import progress_bar
+from xqg.train.generator_batch import (  # noqa: F401 - re-exported: their old import path
+    batch_loss,
+    causal_ids,
+    collate_causal,
+    collate_packed,
+    collate_seq2seq,
+    make_batch,
+    n_targets,
+)
 from xqg.train.generator_data import (
     DATA_MANIFEST,
     DEV_FILE,
@@ -69,6 +81,17 @@ from xqg.train.generator_data import (
     read_examples,
     write_generator_data,
 )
+from xqg.train.generator_trainer import (  # noqa: F401 - lr_at re-exported: its old import path
+    CHECKPOINTS,
+    LOSS_FIELDS,
+    _checkpoints,
+    _device,
+    _loss_rows,
+    _remove_partial_checkpoints,
+    generator_trainer,
+    lr_at,
+    training_arguments,
+)
 
 #: Linear layers LoRA adapts when ``lora_targets`` is "auto": every attention and MLP projection
 #: (Llama/Gemma names, then T5/mT5 names); only the names present in the model are used.
@@ -78,7 +101,6 @@ AUTO_LORA_TARGETS_T5 = ("q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo")
 RUN_CONTROL_FIELDS = frozenset(
     {"max_steps", "max_minutes", "save_every", "eval_every", "log_every", "threads"}
 )
-CHECKPOINTS = "checkpoints"
 ADAPTER_DIR = "adapter"
 MODEL_DIR = "model"
 EXPORT_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -161,226 +183,7 @@ def load_gen_train_config(path: str | Path | None, overrides: dict[str, Any] | N
     return parse_config(GenTrainConfig, data, str(path) if path else "command line")
 
 
-# --- batching -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Batch:
-    """Model inputs plus ``labels`` (-100 = no loss; ``labels[b, t]`` is the token at ``t``).
-
-    ``keep`` (causal only): ``keep[b, t]`` is True where the logits at position ``t`` are needed, i.e.
-    where ``labels[b, t + 1]`` is a target token; ``None`` for seq2seq.
-    """
-
-    inputs: dict[str, Any]
-    labels: Any
-    keep: Any
-    n_targets: int
-
-    def to(self, device: Any) -> Batch:
-        inputs = {k: v.to(device) for k, v in self.inputs.items()}
-        keep = None if self.keep is None else self.keep.to(device)
-        return Batch(inputs, self.labels.to(device), keep, self.n_targets)
-
-
-def _truncate_chars(tokenizer: Any, text: str, max_tokens: int) -> str:
-    """Cut ``text`` at a token boundary so it has at most ``max_tokens`` tokens (original characters)."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    if len(enc["input_ids"]) <= max_tokens:
-        return text
-    return text[: enc["offset_mapping"][max_tokens - 1][1]]
-
-
-def causal_ids(tokenizer: Any, ex: GenExample, cfg: GenTrainConfig) -> tuple[list[int], list[int]]:
-    """(prompt ids with BOS, target ids ending in EOS) for one example, both truncated per config."""
-    source = _truncate_chars(tokenizer, ex.source, cfg.max_source_tokens)
-    prompt = tokenizer(causal_prompt(ex.lang, ex.title, source), add_special_tokens=True)["input_ids"]
-    target = tokenizer(" " + ex.target, add_special_tokens=False)["input_ids"][: cfg.max_target_tokens - 1]
-    return list(prompt), [*target, tokenizer.eos_token_id]
-
-
-def _keep_mask(labels: Any) -> Any:
-    import torch
-
-    keep = torch.zeros_like(labels, dtype=torch.bool)
-    keep[:, :-1] = labels[:, 1:] != -100
-    return keep
-
-
-def collate_causal(tokenizer: Any, examples: Sequence[GenExample], cfg: GenTrainConfig) -> Batch:
-    """Left-pad so every target ends at the last position; labels only on target tokens.
-
-    ``position_ids`` count from the first real token, so a left-padded example is computed exactly
-    as it would be alone. (Without packing, left padding keeps the needed logits in one block at
-    the end; with the boolean ``keep`` mask the position does not matter, but the layout is kept
-    because it is also what batched generation uses.)
-    """
-    import torch
-
-    pairs = [causal_ids(tokenizer, ex, cfg) for ex in examples]
-    length = max(len(p) + len(t) for p, t in pairs)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.full((len(pairs), length), pad, dtype=torch.long)
-    mask = torch.zeros((len(pairs), length), dtype=torch.long)
-    labels = torch.full((len(pairs), length), -100, dtype=torch.long)
-    for i, (p, t) in enumerate(pairs):
-        seq = p + t
-        ids[i, length - len(seq) :] = torch.tensor(seq)
-        mask[i, length - len(seq) :] = 1
-        labels[i, length - len(t) :] = torch.tensor(t)
-    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-    inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": position_ids}
-    return Batch(
-        inputs=inputs, labels=labels, keep=_keep_mask(labels), n_targets=sum(len(t) for _, t in pairs)
-    )
-
-
-def collate_packed(
-    tokenizer: Any, examples: Sequence[GenExample], cfg: GenTrainConfig, dtype: Any = None
-) -> Batch:
-    """Pack a batch into few rows that compute each shared passage once (prefix sharing).
-
-    Examples with the same source share their prompt's token prefix (``<bos>Passage: …``, up to
-    where the prompts differ, at most all but the last prompt token). A row holds, per source,
-    that prefix once and then each example's own suffix (rest of the prompt + question + eos).
-    A 4-D additive attention mask lets a prefix token see the earlier tokens of its prefix and a
-    suffix token see its prefix plus the earlier tokens of its own suffix; ``position_ids``
-    continue from the prefix, so every example is computed exactly as if alone (tested), while an
-    XQuAD passage asked about in 8 languages costs one passage forward instead of eight.
-
-    Source groups are put into rows of at most ``cfg.max_row_tokens`` tokens (a larger group gets
-    a row of its own), because attention over a row is quadratic in its length: a batch of 16
-    unrelated passages in one row would cost more than padding them. Rows are right-padded;
-    padding tokens see only themselves and carry no loss.
-    """
-    import torch
-
-    dtype = dtype or torch.float32
-    groups: dict[tuple[str, str], list[tuple[list[int], list[int]]]] = {}
-    for ex in examples:
-        groups.setdefault((ex.source, ex.title), []).append(causal_ids(tokenizer, ex, cfg))
-    # one group → (ids, positions, labels, segment ids: -1 = shared prefix, k = k-th suffix)
-    packed: list[tuple[list[int], list[int], list[int], list[int]]] = []
-    for members in groups.values():
-        prompts = [p for p, _ in members]
-        c = min(len(p) for p in prompts) - 1  # every suffix keeps >= 1 prompt token
-        for p in prompts[1:]:
-            c = next((k for k in range(c) if p[k] != prompts[0][k]), c)
-        ids, pos, lab, seg = prompts[0][:c], list(range(c)), [-100] * c, [-1] * c
-        for k, (p, t) in enumerate(members):
-            suffix = p[c:] + t
-            ids = ids + suffix
-            pos += list(range(c, c + len(suffix)))
-            lab += [-100] * (len(p) - c) + t
-            seg += [k] * len(suffix)
-        packed.append((ids, pos, lab, seg))
-    rows: list[list[int]] = []  # group indices per row, first fit in batch order
-    sizes: list[int] = []
-    for g, (ids, *_rest) in enumerate(packed):
-        for r, size in enumerate(sizes):
-            if size + len(ids) <= cfg.max_row_tokens:
-                rows[r].append(g)
-                sizes[r] += len(ids)
-                break
-        else:
-            rows.append([g])
-            sizes.append(len(ids))
-    n = max(sizes)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(rows), n), pad, dtype=torch.long)
-    position_ids = torch.zeros((len(rows), n), dtype=torch.long)
-    labels = torch.full((len(rows), n), -100, dtype=torch.long)
-    mask = torch.full((len(rows), 1, n, n), torch.finfo(dtype).min, dtype=dtype)
-    idx = torch.arange(n)
-    for r, members in enumerate(rows):
-        grp = torch.full((n,), -1, dtype=torch.long)  # -1 = padding
-        seg = torch.full((n,), -2, dtype=torch.long)
-        at = 0
-        for g in members:
-            ids, pos, lab, sg = packed[g]
-            sl = slice(at, at + len(ids))
-            input_ids[r, sl] = torch.tensor(ids)
-            position_ids[r, sl] = torch.tensor(pos)
-            labels[r, sl] = torch.tensor(lab)
-            grp[sl] = g
-            seg[sl] = torch.tensor(sg)
-            at += len(ids)
-        allowed = (
-            (grp[:, None] == grp[None, :])
-            & (grp[:, None] >= 0)
-            & ((seg[None, :] == -1) | (seg[:, None] == seg[None, :]))
-            & (idx[None, :] <= idx[:, None])
-        )
-        allowed |= torch.eye(n, dtype=torch.bool)  # padding attends to itself: no empty softmax rows
-        mask[r, 0].masked_fill_(allowed, 0.0)
-    inputs = {"input_ids": input_ids, "attention_mask": mask, "position_ids": position_ids}
-    return Batch(inputs=inputs, labels=labels, keep=_keep_mask(labels), n_targets=int((labels != -100).sum()))
-
-
-def collate_seq2seq(tokenizer: Any, examples: Sequence[GenExample], cfg: GenTrainConfig) -> Batch:
-    """The paper's input (``paper_prompt``, truncated to ``max_source_tokens``) → question labels."""
-    enc = tokenizer(
-        [paper_prompt(e.lang, e.title, e.source) for e in examples],
-        max_length=cfg.max_source_tokens,
-        truncation=True,
-        padding=True,
-        return_tensors="pt",
-    )
-    tgt = tokenizer(
-        [e.target for e in examples],
-        max_length=cfg.max_target_tokens,
-        truncation=True,
-        padding=True,
-        return_tensors="pt",
-    )
-    labels = tgt["input_ids"].masked_fill(tgt["attention_mask"] == 0, -100)
-    inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-    return Batch(inputs=inputs, labels=labels, keep=None, n_targets=int((labels != -100).sum()))
-
-
-def make_batch(tokenizer: Any, examples: Sequence[GenExample], cfg: GenTrainConfig, backend: str) -> Batch:
-    """The configured batch layout: seq2seq, packed causal (default) or left-padded causal."""
-    if backend == "seq2seq":
-        return collate_seq2seq(tokenizer, examples, cfg)
-    if cfg.packing:
-        import torch
-
-        return collate_packed(tokenizer, examples, cfg, torch.bfloat16 if cfg.dtype == "bfloat16" else None)
-    return collate_causal(tokenizer, examples, cfg)
-
-
-def batch_loss(model: Any, batch: Batch, backend: str, logits: str = "targets") -> Any:
-    """Mean cross-entropy over the target tokens of ``batch`` (the quantity training minimises).
-
-    Causal: with ``logits="targets"`` the model computes logits only at the positions in
-    ``batch.keep`` (transformers' boolean ``logits_to_keep``), i.e. one vocabulary projection per
-    question token instead of one per input token; ``"all"`` computes them everywhere (the slow
-    reference: same value).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    if backend == "seq2seq":
-        return model(**batch.inputs, labels=batch.labels).loss
-    targets = batch.labels[:, 1:][batch.keep[:, :-1]]
-    if logits == "targets":
-        out = model(**batch.inputs, logits_to_keep=batch.keep, use_cache=False)
-        lg = out.logits.reshape(-1, out.logits.shape[-1])
-    else:
-        out = model(**batch.inputs, use_cache=False)
-        lg = out.logits[:, :-1][batch.keep[:, :-1]]
-    return F.cross_entropy(lg.float(), targets.to(torch.long))
-
-
 # --- model --------------------------------------------------------------------------------------
-
-
-def _device(spec: str) -> Any:
-    import torch
-
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
 
 
 def _backend(cfg: GenTrainConfig, model_dir: str) -> str:
@@ -438,107 +241,12 @@ def load_model(cfg: GenTrainConfig, device: Any) -> tuple[Any, Any, str, str]:
     return model, tokenizer, backend, model_dir
 
 
-def trainable_state(model: Any) -> dict[str, Any]:
-    """The trainable tensors by name (LoRA weights, or every weight for full fine-tuning)."""
-    return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
-
-
-def load_trainable_state(model: Any, state: dict[str, Any]) -> None:
-    import torch
-
-    params = dict(model.named_parameters())
-    missing = [n for n, p in params.items() if p.requires_grad and n not in state]
-    if missing:
-        raise XqgError(f"checkpoint lacks {len(missing)} trainable tensors, e.g. {missing[0]}")
-    with torch.no_grad():
-        for n, t in state.items():
-            params[n].copy_(t.to(params[n].dtype))
-
-
-# --- schedule, checkpoints, curves ------------------------------------------------------------------
-
-
-def lr_at(cfg: GenTrainConfig, step: int) -> float:
-    """Learning rate for (0-based) ``step``: linear warm-up, then constant/linear/cosine to 10%."""
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.schedule == "constant":
-        return cfg.lr
-    span = max(1, cfg.max_steps - cfg.warmup_steps)
-    frac = min(1.0, (step - cfg.warmup_steps) / span)
-    if cfg.schedule == "linear":
-        return cfg.lr * (1.0 - 0.9 * frac)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+# --- curves, adapter files ---------------------------------------------------------------------
 
 
 def _learnt_config(cfg: GenTrainConfig) -> dict[str, Any]:
     """The config minus run-control fields: what must match for a resume to be the same run."""
     return {k: v for k, v in cfg.model_dump().items() if k not in RUN_CONTROL_FIELDS}
-
-
-def _checkpoints(out: Path) -> list[Path]:
-    root = out / CHECKPOINTS
-    if not root.is_dir():
-        return []
-    # Complete ones only: a kill while an old one was being removed leaves a partial folder.
-    files = ("state.json", "trainable.safetensors", "optimizer.pt", "rng.safetensors")
-    return sorted(p for p in root.glob("step-*") if all((p / f).is_file() for f in files))
-
-
-def _save_checkpoint(out: Path, model: Any, optimizer: Any, state: dict[str, Any], keep: int) -> Path:
-    """Write a checkpoint folder atomically (temporary sibling renamed), then prune old ones."""
-    import torch
-    from safetensors.torch import save_file
-
-    root = out / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{state['step']:06d}"
-    tmp = root / f".tmp-step-{state['step']:06d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file(
-        {k: v.contiguous().cpu() for k, v in trainable_state(model).items()}, tmp / "trainable.safetensors"
-    )
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    rng = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            rng[f"cuda{i}"] = s
-    save_file(rng, tmp / "rng.safetensors")
-    write_json(tmp / "state.json", state)
-    # Replacing a checkpoint of the same step (the final save after a resume): move the old one
-    # aside in one rename, so a kill never leaves a half-deleted folder under the final name.
-    trash = root / f".old-step-{state['step']:06d}"
-    shutil.rmtree(trash, ignore_errors=True)
-    if final.exists():
-        os.replace(final, trash)
-    os.replace(tmp, final)
-    shutil.rmtree(trash, ignore_errors=True)
-    for old in _checkpoints(out)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    complete = _checkpoints(out)
-    for partial in [*root.glob("step-*"), *root.glob(".tmp-step-*"), *root.glob(".old-step-*")]:
-        if partial not in complete:  # left by a kill during an earlier save or prune
-            shutil.rmtree(partial, ignore_errors=True)
-    return final
-
-
-def _load_checkpoint(ckpt: Path, model: Any, optimizer: Any) -> dict[str, Any]:
-    import torch
-    from safetensors.torch import load_file
-
-    load_trainable_state(model, load_file(ckpt / "trainable.safetensors"))
-    optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu"))
-    rng = load_file(ckpt / "rng.safetensors")
-    torch.set_rng_state(rng["cpu"])
-    if torch.cuda.is_available():
-        cuda = [rng[k] for k in sorted(rng) if k.startswith("cuda")]
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
-    return read_json(ckpt / "state.json")
-
-
-LOSS_FIELDS = ("step", "train_loss", "val_loss", "lr", "seconds")
 
 
 def write_loss_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -547,24 +255,6 @@ def write_loss_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         w.writeheader()
         for r in rows:
             w.writerow({k: ("" if r.get(k) is None else r[k]) for k in LOSS_FIELDS})
-
-
-def read_loss_csv(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            rows.append(
-                {
-                    "step": int(r["step"]),
-                    "train_loss": float(r["train_loss"]) if r["train_loss"] else None,
-                    "val_loss": float(r["val_loss"]) if r["val_loss"] else None,
-                    "lr": float(r["lr"]) if r["lr"] else None,
-                    "seconds": float(r["seconds"]) if r["seconds"] else None,
-                }
-            )
-    return rows
 
 
 def plot_loss(path: Path, rows: Sequence[dict[str, Any]], title: str = "generator training") -> None:
@@ -670,28 +360,6 @@ def _prepare_data(
     return data.train, data.dev, manifest
 
 
-def _evaluate(
-    model: Any, tokenizer: Any, dev: Sequence[GenExample], cfg: GenTrainConfig, backend: str, device: Any
-) -> float | None:
-    """Token-weighted mean cross-entropy of the question tokens over the dev pairs (no dropout)."""
-    import torch
-
-    if not dev:
-        return None
-    dev = sorted(dev, key=lambda e: (e.source, e.lang))  # same-passage pairs share a packed prefix
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(dev), cfg.batch_size):
-            b = make_batch(tokenizer, dev[i : i + cfg.batch_size], cfg, backend)
-            b = b.to(device)
-            loss = batch_loss(model, b, backend, cfg.logits)
-            total += float(loss) * b.n_targets
-            count += b.n_targets
-    model.train()
-    return total / max(count, 1)
-
-
 def train_generator(
     config: GenTrainConfig,
     out_dir: str | Path,
@@ -713,22 +381,25 @@ def train_generator(
     out = Path(out_dir)
     say = log or (lambda _m: None)
     saved_cfg_path = out / "train_config.json"
+    old_loop = sorted((out / CHECKPOINTS).glob("step-*"))
     if resume and saved_cfg_path.exists():
         saved = read_json(saved_cfg_path)
         if config_hash(_learnt_config(GenTrainConfig(**saved))) != config_hash(_learnt_config(cfg)):
             diff = sorted(k for k, v in _learnt_config(cfg).items() if saved.get(k) != v)
             raise XqgError(f"{out}: cannot resume with different settings (changed: {', '.join(diff)})")
-    elif not resume and _checkpoints(out):
+        if old_loop:
+            raise XqgError(f"{old_loop[-1]}: a checkpoint of xqg's pre-Trainer loop; it cannot be resumed")
+    elif not resume and (_checkpoints(out) or old_loop):
         raise XqgError(
             f"{out} already holds a training run; pass resume=True (--resume) or use another folder"
         )
     start_folder(out)  # one writer at a time (lock released at the end)
+    _remove_partial_checkpoints(out)
     write_json(saved_cfg_path, cfg.model_dump())
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = _device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the LoRA initialisation
     if train_examples is not None:
         train = list(train_examples)
         dev = list(dev_examples or [])
@@ -745,7 +416,19 @@ def train_generator(
     if not train:
         raise XqgError("no training examples")
 
+    ckpts = _checkpoints(out) if resume else []
+    last = ckpts[-1] if ckpts else None
+    steps, spent = cfg.max_steps, False
+    if last is not None:
+        state = read_json(last / "trainer_state.json")
+        rows = _loss_rows(state["log_history"])
+        spent = bool(cfg.max_minutes and rows and rows[-1]["seconds"] >= cfg.max_minutes * 60)
+        if spent:  # the time budget is used up: load the checkpoint, train no further step
+            steps = min(steps, int(state["global_step"]))
+        say(f"resuming from {last.name}: step {state['global_step']}, {rows[-1]['seconds'] / 60:.1f} min")
+
     t_load = time.perf_counter()
+    device = _device(cfg.device)
     model, tokenizer, backend, model_dir = load_model(cfg, device)
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     n_total = sum(p.numel() for p in model.parameters())
@@ -754,96 +437,37 @@ def train_generator(
         f"on {device}; trainable {n_trainable:,} of {n_total:,} parameters; "
         f"{len(train):,} training examples, {len(dev)} dev"
     )
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, consumed, seconds = 0, 0, 0.0
-    rows: list[dict[str, Any]] = []
-    ckpts = _checkpoints(out)
-    if resume and ckpts:
-        st = _load_checkpoint(ckpts[-1], model, optimizer)
-        step, consumed, seconds = int(st["step"]), int(st["consumed"]), float(st["seconds"])
-        rows = [r for r in read_loss_csv(out / "loss.csv") if r["step"] <= step]
-        say(f"resumed from {ckpts[-1].name}: step {step}, {consumed:,} examples seen, {seconds / 60:.1f} min")
 
-    budget = cfg.max_minutes * 60 if cfg.max_minutes else None
-    stop_reason = "max_steps"
-    start_step = step
-    t0 = time.perf_counter()
-    seconds_at_start = seconds
-    bar = progress_bar(total=cfg.max_steps, desc="train-generator", unit="step", disable=not show_progress)
-    bar.update(step)
-
-    def state_dict() -> dict[str, Any]:
-        return {"step": step, "consumed": consumed, "seconds": round(seconds, 3), "rows": len(rows)}
-
-    def checkpoint() -> None:
+    def record(state: Any, status: str, final: dict[str, Any] | None) -> None:
+        rows = _loss_rows(state.log_history)
         write_loss_csv(out / "loss.csv", rows)
-        ck = _save_checkpoint(out, model, optimizer, state_dict(), cfg.keep_checkpoints)
-        if cfg.method == "lora":  # lets export_adapter turn a checkpoint into an adapter folder
-            write_json(ck / "adapter_config.json", _peft_adapter_state(model, cfg, weights=False)[1])
-
-    recent: list[float] = []
-    while step < cfg.max_steps:
-        if budget is not None and seconds >= budget:
-            stop_reason = "max_minutes"
-            break
-        lr = lr_at(cfg, step)
-        for g in optimizer.param_groups:
-            g["lr"] = lr
-        optimizer.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        for _ in range(cfg.grad_accum):
-            exs = [train[(consumed + i) % len(train)] for i in range(cfg.batch_size)]
-            consumed += cfg.batch_size
-            b = make_batch(tokenizer, exs, cfg, backend)
-            b = b.to(device)
-            loss = batch_loss(model, b, backend, cfg.logits)
-            (loss / cfg.grad_accum).backward()
-            step_loss += float(loss.detach()) / cfg.grad_accum
-        if not math.isfinite(step_loss):
-            raise XqgError(f"training loss became {step_loss} at step {step + 1}; lower lr")
-        if cfg.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-        optimizer.step()
-        step += 1
-        seconds = seconds_at_start + (time.perf_counter() - t0)
-        row: dict[str, Any] = {
-            "step": step,
-            "train_loss": round(step_loss, 5),
-            "val_loss": None,
-            "lr": lr,
-            "seconds": round(seconds, 2),
+        plot_loss(out / "loss.png", rows)
+        summary = {
+            "step": state.global_step,
+            "consumed": state.global_step * cfg.batch_size * cfg.grad_accum,
+            "seconds": rows[-1]["seconds"] if rows else 0.0,
+            "resumed_from": last.name if last is not None else None,
         }
-        rows.append(row)
-        recent = [*recent[-(cfg.log_every - 1) :], step_loss] if cfg.log_every > 1 else [step_loss]
-        bar.update(1)
-        bar.set_postfix(loss=f"{step_loss:.3f}")
-        if step % cfg.eval_every == 0 and dev:
-            t_e = time.perf_counter()
-            row["val_loss"] = round(_evaluate(model, tokenizer, dev, cfg, backend, device) or 0.0, 5)
-            say(f"step {step}: validation loss {row['val_loss']:.4f} ({time.perf_counter() - t_e:.0f}s)")
-        if step % cfg.log_every == 0:
-            rate = (seconds - seconds_at_start) / max(1, step - start_step)
-            say(
-                f"step {step}/{cfg.max_steps}: loss {sum(recent) / len(recent):.4f} "
-                f"(mean of last {len(recent)}), lr {lr:.2e}, {rate:.2f} s/step, "
-                f"{seconds / 60:.1f} min, {consumed:,} examples"
-            )
-        if step % cfg.save_every == 0:
-            checkpoint()
-            plot_loss(out / "loss.png", rows)
-            _write_training_json(
-                out, cfg, data_manifest, model_dir, rows, state_dict(), "running", None, backend
-            )
-    bar.close()
+        _write_training_json(out, cfg, data_manifest, model_dir, rows, summary, status, final, backend)
 
-    if step > 0 and (not rows or rows[-1]["val_loss"] is None) and dev:
-        rows[-1]["val_loss"] = round(_evaluate(model, tokenizer, dev, cfg, backend, device) or 0.0, 5)
-    checkpoint()
-    plot_loss(out / "loss.png", rows)
-    final = _save_final(out, model, tokenizer, cfg, backend)
-    _write_training_json(out, cfg, data_manifest, model_dir, rows, state_dict(), stop_reason, final, backend)
-    say(f"stopped ({stop_reason}) at step {step} after {seconds / 60:.1f} min; saved to {out}")
+    trainer = generator_trainer(
+        model,
+        training_arguments(cfg, out, steps, bool(dev), show_progress),
+        cfg=cfg,
+        tokenizer=tokenizer,
+        backend=backend,
+        train=train,
+        dev=dev,
+        steps=steps,
+        say=say,
+        on_save=lambda state: record(state, "running", None),
+    )
+    trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
+    state = trainer.state
+    stop_reason = "max_minutes" if spent else trainer.stop_reason
+    final = _save_final(out, trainer.model, tokenizer, cfg, backend)
+    record(state, stop_reason, final)
+    say(f"stopped ({stop_reason}) at step {state.global_step}; saved to {out}")
     unlock_folder(out)
     return out
 
@@ -910,6 +534,8 @@ def _write_training_json(
         "first_train_loss": train_losses[0] if train_losses else None,
         "val_losses": [{"step": s, "loss": v} for s, v in vals],
         "final_val_loss": vals[-1][1] if vals else None,
+        "trainer": "transformers.Trainer (xqg.train.generator_trainer.GeneratorTrainer)",
+        "resumed_from": state.get("resumed_from"),
         "data": data_manifest,
         "output": final,
         "machine": _machine(),
@@ -933,26 +559,23 @@ def export_adapter(run_dir: str | Path, dest: str | Path, *, max_mb: float = 20.
     run = Path(run_dir)
     dest = Path(dest)
     adapter = run / ADAPTER_DIR
-    if (adapter / "adapter_model.safetensors").exists():
-        state = load_file(adapter / "adapter_model.safetensors")
-        pcfg = read_json(adapter / "adapter_config.json")
-        source = str(adapter)
-    else:
+    if not (adapter / "adapter_model.safetensors").exists():
         ckpts = _checkpoints(run)
         if not ckpts:
             raise XqgError(f"{run}: no adapter/ and no checkpoint to export; is this a train-generator run?")
-        if not (ckpts[-1] / "adapter_config.json").exists():
-            raise XqgError(f"{ckpts[-1]}: not a LoRA checkpoint (full fine-tuning has no adapter to export)")
-        raw = load_file(ckpts[-1] / "trainable.safetensors")
-        state = {_peft_key(k): v for k, v in raw.items()}
-        pcfg = read_json(ckpts[-1] / "adapter_config.json")
-        source = str(ckpts[-1])
+        adapter = ckpts[-1]
+        if not (adapter / "adapter_model.safetensors").exists():
+            raise XqgError(f"{adapter}: not a LoRA checkpoint (full fine-tuning has no adapter to export)")
+    state = load_file(adapter / "adapter_model.safetensors")
+    pcfg = read_json(adapter / "adapter_config.json")
+    if (run / "train_config.json").exists():  # the xqg model spec, not this machine's path
+        pcfg["base_model_name_or_path"] = read_json(run / "train_config.json")["model"]
     info = save_adapter(state, pcfg, dest, max_mb)
     for name in EXPORT_EXTRA:
         if (run / name).exists():
             if name == "training.json":
                 doc = read_json(run / name)
-                doc["exported"] = {"from": source, **info}
+                doc["exported"] = {"from": str(adapter), **info}
                 write_json(dest / name, doc)
             else:
                 with atomic_path(dest / name) as tmp:
@@ -963,17 +586,14 @@ def export_adapter(run_dir: str | Path, dest: str | Path, *, max_mb: float = 20.
     return dest
 
 
-def _peft_key(name: str) -> str:
-    """Parameter name in a PeftModel → the key PEFT saves (adapter name dropped)."""
-    return name.replace(".lora_A.default.", ".lora_A.").replace(".lora_B.default.", ".lora_B.")
-
-
 __all__ = [
     "GenTrainConfig",
     "batch_loss",
     "collate_causal",
+    "collate_packed",
     "collate_seq2seq",
     "export_adapter",
+    "generator_trainer",
     "load_gen_train_config",
     "lr_at",
     "plot_loss",
