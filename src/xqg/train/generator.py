@@ -62,6 +62,7 @@ from xqg.io import (
     write_json,
 )
 from xqg.models.sources import GEMMA_MODEL, model_info, resolve_model
+from xqg.render import save_figure
 from xqg.train.generator_batch import (  # noqa: F401 - re-exported: their old import path
     batch_loss,
     causal_ids,
@@ -284,9 +285,7 @@ def plot_loss(path: Path, rows: Sequence[dict[str, Any]], title: str = "generato
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def save_adapter(
