@@ -8,17 +8,16 @@ import pytest
 from xqg.augment import get_fusion
 from xqg.experiments.augmentation import CorpusVectors, SplitVectors
 from xqg.experiments.levers import (
-    HumanQuestions,
     dedup,
     drop_outliers,
     first_n,
     fused_passages,
     mmr,
-    oracle_scores,
     passage_weights,
     rel_gain,
     round_trip_best,
 )
+from xqg.experiments.oracle import HumanQuestions, oracle_scores
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -146,7 +145,7 @@ def test_side_by_side_reads_two_experiment_results(tmp_path) -> None:
     import json
     from pathlib import Path
 
-    from xqg.experiments.levers import write_side_by_side
+    from xqg.experiments.levers_report import write_side_by_side
 
     src = Path(__file__).parents[1] / "reports" / "xquad-xqg" / "results.json"
     old = json.loads(src.read_text(encoding="utf-8"))

@@ -21,11 +21,16 @@ MRR@10 and the mean relative gain over the 11 non-English languages. No lever se
   ``<id>#s<k>``), each scored alone at the main folder's n-curve points and joined to the main
   folder's first 5 (does a second source add coverage?).
 
-The **oracle** (:func:`oracle_scores`) uses XQuAD's own human questions about each paragraph in
+The **oracle** (:func:`~xqg.experiments.oracle.oracle_scores`) uses XQuAD's own human questions about each paragraph in
 the 11 languages as the generated queries and leaves every language version of the question
 being scored out of its gold passage's vector, so it measures what human-written coverage adds
 with the same fusion, without leaking the answer. It is tuned on dev and reported on test
 beside the generator.
+
+The human-question oracle lives in :mod:`xqg.experiments.oracle` and the report's rendering in
+:mod:`xqg.experiments.levers_report`; this module (a little over 600 lines) keeps the selections,
+the extra sources and the study together because they all work on one encoded
+:class:`~xqg.experiments.augmentation.CorpusVectors`.
 
     python -m xqg.experiments.levers CONFIG --generated DIR --report-dir reports/xquad-levers
     python -m xqg.experiments.levers CONFIG --sentence-corpus runs/xquad/sentences.jsonl
@@ -53,9 +58,9 @@ from xqg.experiments.augmentation import (
     macro,
     rank_metric,
 )
+from xqg.experiments.levers_report import table_summary, write_levers_report, write_side_by_side
+from xqg.experiments.oracle import Selection, load_human_questions, oracle_scores
 from xqg.search import ranks_in_scores
-
-Selection = tuple[np.ndarray, np.ndarray | None]  # (mask over generated rows, weights or None)
 
 
 @dataclass
@@ -335,82 +340,6 @@ def tune_selection(
     )
 
 
-# --- the human-question oracle -------------------------------------------------------------------
-
-
-@dataclass
-class HumanQuestions:
-    """Every XQuAD question (all splits) in the generator's languages, encoded as generated queries."""
-
-    vectors: np.ndarray
-    row: np.ndarray  # corpus row of the paragraph it asks about
-    group: np.ndarray  # the SQuAD id: the same question in every language
-
-
-def oracle_scores(
-    split: SplitVectors,
-    split_group: np.ndarray,
-    cv: CorpusVectors,
-    human: HumanQuestions,
-    strategy: str,
-    alpha: float,
-    extra: Selection | None = None,
-) -> np.ndarray:
-    """Query × passage scores with human questions fused, leaving the scored question's group out.
-
-    ``extra`` adds generated queries (mask, weights=None) to every passage as well.
-    """
-    d = cv.passages.shape[1]
-    q_sum = np.zeros_like(cv.passages)
-    q_count = np.zeros(len(cv.pids), dtype=np.float64)
-    accumulate(q_sum, q_count, human.row, human.vectors)
-    if extra is not None:
-        accumulate(q_sum, q_count, cv.gen_row[extra[0]], cv.gen[extra[0]])
-    fuse = get_fusion(strategy)
-    fused = fuse(cv.passages, q_sum, q_count, alpha).astype(np.float32)
-    scores = split.vectors @ fused.T
-    # the gold passage of each scored question, without that question in any language
-    codes = {g: i for i, g in enumerate(dict.fromkeys(human.group.tolist()))}
-    hg = np.array([codes[g] for g in human.group])
-    g_sum = np.zeros((len(codes), d))
-    g_cnt = np.zeros(len(codes))
-    np.add.at(g_sum, hg, human.vectors.astype(np.float64))
-    np.add.at(g_cnt, hg, 1.0)
-    sg = np.array([codes.get(g, -1) for g in split_group])
-    has = sg >= 0
-    gold = split.gold
-    s_sum = q_sum[gold].copy()
-    s_cnt = q_count[gold].copy()
-    s_sum[has] -= g_sum[sg[has]]
-    s_cnt[has] -= g_cnt[sg[has]]
-    own = fuse(cv.passages[gold], s_sum, s_cnt, alpha).astype(np.float32)
-    scores[np.arange(len(gold)), gold] = np.einsum("ij,ij->i", split.vectors, own)
-    return scores
-
-
-def load_human_questions(
-    cfg: ExperimentConfig, cv: CorpusVectors, langs: Sequence[str], out: Path
-) -> HumanQuestions:
-    """Encode XQuAD's questions (all splits) in ``langs`` like generated queries (max length 32)."""
-    from xqg.data.benchmarks.xquad import load_xquad
-    from xqg.encode import EmbeddingShards, encode_queries
-    from xqg.models.encoder import BiEncoder
-
-    bench = load_xquad(list(langs), split="all")
-    row_of = {pid: i for i, pid in enumerate(cv.pids)}
-    qs = bench.all_queries()
-    enc = BiEncoder(cfg.encoder).with_settings(query_max_length=cfg.augment.query_max_length)
-    encode_queries(qs, out / "human-questions-emb", encoder=enc, show_progress=False)
-    ids, vecs = EmbeddingShards.open(out / "human-questions-emb").load()
-    index = {q: i for i, q in enumerate(ids)}
-    take = np.array([index[q.id] for q in qs])
-    return HumanQuestions(
-        vectors=np.ascontiguousarray(vecs[take], dtype=np.float32),
-        row=np.array([row_of[next(iter(bench.qrels[q.id]))] for q in qs], dtype=np.int64),
-        group=np.array([q.id.rsplit("-", 1)[0] if "-" in q.id else q.id for q in qs], dtype=object),
-    )
-
-
 # --- the study -----------------------------------------------------------------------------------
 
 
@@ -455,10 +384,6 @@ def prepare(
     dev = _load_split(out / f"queries-{a.tune_split}", dev_b, row_of, a.tune_split)
     test = _load_split(out / f"queries-{a.eval_split}", test_b, row_of, a.eval_split)
     return cv, dev, test, gcfg
-
-
-def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != key}
 
 
 def _generator_summary(gcfg: dict[str, Any]) -> dict[str, Any]:
@@ -601,7 +526,7 @@ def run_levers(
         for r in oracle_rows
     }
     for r in oracle_rows:
-        r.update(_table_summary(tables[r["system"]], metric))
+        r.update(table_summary(tables[r["system"]], metric))
     round_trip: dict[str, Any] = {}
     if compare_generated is not None:
         from xqg.encode import encode_generated_queries
@@ -639,92 +564,6 @@ def run_levers(
     return summary
 
 
-def _table_summary(table: Any, metric: str, level: float = 0.05) -> dict[str, Any]:
-    """Test avg, mean relative gain (non-en), significant gains and losses of a compared table."""
-    from xqg.experiments.augmentation import _significant
-
-    rows = {r.label: r for r in table.rows}
-    langs = [x for x in rows if x not in ("avg", "micro")]
-    non_en = [x for x in langs if x != "en"]
-    rel = [rows[x].delta[metric] / (rows[x].values[metric] - rows[x].delta[metric]) for x in non_en]
-    return {
-        "test": rows["avg"].values[metric],
-        "test_gain": float(np.mean(rel)),
-        "significant_gains": [x for x in non_en if _significant(rows[x], metric, level, +1)],
-        "significant_losses": [x for x in langs if _significant(rows[x], metric, level, -1)],
-    }
-
-
-def write_levers_report(rep: Path, summary: dict[str, Any], tables: dict[str, Any]) -> None:
-    from xqg.data._jsonl import atomic_text_writer
-
-    rep.mkdir(parents=True, exist_ok=True)
-    m = summary["metric"]
-    lines = [
-        "# Query-generation levers on XQuAD dev (issue 13)",
-        "",
-        f"Generated folder: `{summary['generated']}` ({summary['generator']}). Every lever picks which of "
-        "these queries a passage vector fuses; its strategy and α are tuned on the "
-        f"**{summary['tune_split']}** "
-        f"questions ({summary['dev_queries']}) over {summary['strategies']} × α ∈ {summary['alphas']}. "
-        f"Numbers are dev macro {m} (12 languages) and the mean relative gain over the 11 non-English ones.",
-        "",
-        *(
-            f"Extra source `{name}`: folder `{x['folder']}` ({_without(x, 'folder')})."
-            for name, x in summary.get("extra", {}).items()
-        ),
-        "",
-        "Regenerate: `python -m xqg.experiments.levers CONFIG --generated DIR [--extra NAME=DIR …] "
-        "--report-dir DIR`",
-        "",
-        f"| lever | family | queries / passage | fusion | dev {m} | dev gain (non-en) |",
-        "|---|---|---:|---|---:|---:|",
-    ]
-    for r in summary["levers"]:
-        fusion = f"{r['strategy']}, α={r['alpha']:g}" if "strategy" in r else "–"
-        lines.append(
-            f"| {r['lever']} | {r['family']} | {r['queries']:.1f} | {fusion} | {r['dev']:.4f} "
-            f"| {r['dev_gain']:+.2%} |"
-        )
-    lines += ["", "## Human-question oracle (leave-one-out), tuned on dev, reported on test", ""]
-    for r in summary["oracle"]:
-        lines += [
-            f"### {r['system']}",
-            "",
-            f"dev {m} {r['dev']:.4f} ({r['dev_gain']:+.2%}); fusion {r['strategy']}, "
-            f"α={r['alpha']:g}. Test {r['test']:.4f} ({r['test_gain']:+.2%}), significant gains in "
-            f"{len(r['significant_gains'])}/11, losses: {', '.join(r['significant_losses']) or 'none'}.",
-            "",
-            tables[r["system"]].to_markdown(),
-            "",
-        ]
-    rt = summary.get("round_trip")
-    if rt:
-        lines += [
-            f"## Round trip per language, XQuAD test-split paragraphs ({rt['paragraphs']})",
-            "",
-            f"Old: `{rt['old']['folder']}` (the shipped adapter, transformers float32, n = 5). "
-            "New: this folder's "
-            "first 5 and first 10 samples (v2 engine, bf16). rt@k: the query retrieves its own paragraph "
-            "within the top k of all 240 (e5-small).",
-            "",
-            "| lang | rt@1 old | new n=5 | new n=10 | rt@10 old | new n=5 | new n=10 |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for lang in sorted(k for k in rt["new n=5"] if k != "en"):
-            o, a5, a10 = rt["old"].get(lang), rt["new n=5"][lang], rt["new n=10"][lang]
-            if not isinstance(o, dict):
-                continue
-            lines.append(f"| {lang} | {o['rt@1']:.3f} | {a5['rt@1']:.3f} | {a10['rt@1']:.3f} | "
-                         f"{o['rt@10']:.3f} | {a5['rt@10']:.3f} | {a10['rt@10']:.3f} |")  # fmt: skip
-        lines.append("")
-    with atomic_text_writer(rep / "levers.md") as fh:
-        fh.write("\n".join(lines) + "\n")
-    with atomic_text_writer(rep / "levers.json") as fh:
-        json.dump({k: v for k, v in summary.items()}, fh, indent=1, default=str)
-        fh.write("\n")
-
-
 def round_trip_by_lang(
     cv: CorpusVectors, rows: set[int], n: int | None = None
 ) -> dict[str, dict[str, float]]:
@@ -741,62 +580,6 @@ def round_trip_by_lang(
             "rt@10": float((rank <= 10).mean()),
             "queries": int(m.sum()),
         }
-    return out
-
-
-def compare_results(old: dict[str, Any], new: dict[str, Any], system: str = "tuned") -> str:
-    """Markdown: the old and the new generator's ``system`` side by side, per language (test)."""
-    m = old["metric"]
-    o, n = old["systems"][system], new["systems"][system]
-    ob, nb = old["systems"]["baseline"], new["systems"]["baseline"]
-
-    def cell(entry: dict[str, Any], lang: str) -> str:
-        v = entry["langs"][lang]
-        star = "*" if v["p"][m] is not None and v["p"][m] < old.get("alpha_level", 0.05) else ""
-        return f"{v['values'][m]:.3f} | {v['delta'][m]:+.3f}{star}"
-
-    lines = [
-        f"| lang | baseline {m} | old {m} | Δ | new {m} | Δ |",
-        "|---|---|---|---|---|---|",
-    ]
-    for lang in [*new["langs"], "avg"]:
-        lines.append(f"| {lang} | {nb['langs'][lang]['values'][m]:.3f} | {cell(o, lang)} | {cell(n, lang)} |")
-
-    def line(name: str, e: dict[str, Any]) -> str:
-        g = e["mean_relative_gain_non_en"]
-        losses = ", ".join(e["significant_losses"]) or "none"
-        return f"| {name} | {e['describe']} | {g:+.1%} | {len(e['significant_gains'])}/11 | {losses} |"
-
-    ob_same = ob["langs"]["avg"]["values"][m] == nb["langs"]["avg"]["values"][m]
-    lines += [
-        "",
-        "| generator | settings (chosen on dev) | mean rel. gain (non-en) | sig. gains | sig. losses |",
-        "|---|---|---|---|---|",
-        line("old", o),
-        line("new", n),
-        "",
-        f"`*`: p < 0.05, paired permutation test against the baseline. Same baseline: {ob_same}.",
-    ]
-    return "\n".join(lines)
-
-
-def write_side_by_side(old_json: str | Path, new_json: str | Path, out_md: str | Path) -> Path:
-    """``compare.md``: the old and the new generator's tuned system per language, from two results.json."""
-    from xqg.data._jsonl import atomic_text_writer
-
-    old, new = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (old_json, new_json))
-    text = (
-        "# The old and the new generator side by side (XQuAD test, settings chosen on dev)\n\n"
-        f"Old: `{Path(old_json).parent.name}` ({old['generator']['n']} per language, "
-        f"{old['generator'].get('folder')}). New: `{Path(new_json).parent.name}` "
-        f"({new['generator']['n']} per language, {new['generator'].get('folder')}).\n\n"
-        + compare_results(old, new)
-        + "\n\nRegenerate: `python -m xqg.experiments.levers --side-by-side "
-        "OLD/results.json NEW/results.json`\n"
-    )
-    out = Path(out_md)
-    with atomic_text_writer(out) as fh:
-        fh.write(text)
     return out
 
 
