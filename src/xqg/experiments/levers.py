@@ -21,11 +21,11 @@ MRR@10 and the mean relative gain over the 11 non-English languages. No lever se
   ``<id>#s<k>``), each scored alone at the main folder's n-curve points and joined to the main
   folder's first 5 (does a second source add coverage?).
 
-The **oracle** (:func:`~xqg.experiments.oracle.oracle_scores`) uses XQuAD's own human questions about each paragraph in
-the 11 languages as the generated queries and leaves every language version of the question
-being scored out of its gold passage's vector, so it measures what human-written coverage adds
-with the same fusion, without leaking the answer. It is tuned on dev and reported on test
-beside the generator.
+The **oracle** (:func:`~xqg.experiments.oracle.oracle_scores`) uses XQuAD's own human questions
+about each paragraph in the 11 languages as the generated queries and leaves every language
+version of the question being scored out of its gold passage's vector, so it measures what
+human-written coverage adds with the same fusion, without leaking the answer. It is tuned on
+dev and reported on test beside the generator.
 
 The human-question oracle lives in :mod:`xqg.experiments.oracle` and the report's rendering in
 :mod:`xqg.experiments.levers_report`; this module (a little over 600 lines) keeps the selections,
