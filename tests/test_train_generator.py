@@ -335,12 +335,8 @@ def test_a_few_steps_lower_the_training_loss(tiny_gemma: Path, tmp_path: Path, m
 
 
 def test_max_minutes_stops_and_saves(tiny_gemma: Path, tmp_path: Path) -> None:
-    run = train_generator(
-        _cfg(tiny_gemma, max_steps=1000, max_minutes=1e-6, save_every=500),
-        tmp_path / "run",
-        train_examples=EXAMPLES,
-        log=None,
-    )
+    cfg = _cfg(tiny_gemma, max_steps=1000, max_minutes=1e-6, save_every=500)
+    run = train_generator(cfg, tmp_path / "run", train_examples=EXAMPLES, log=None)
     doc = json.loads((run / "training.json").read_text())
     assert doc["status"] == "max_minutes" and doc["steps"] == 1
     assert (run / "adapter" / "adapter_model.safetensors").exists()
@@ -351,6 +347,17 @@ def test_max_minutes_stops_and_saves(tiny_gemma: Path, tmp_path: Path) -> None:
     shutil.rmtree(run / "adapter")
     dest = export_adapter(run, tmp_path / "exported")
     assert json.loads((dest / "training.json").read_text())["exported"]["from"].endswith("checkpoint-1")
+    assert json.loads((dest / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        tiny_gemma
+    )
+    # a resume with the budget spent trains no further step: the checkpoint's weights are the result
+    train_generator(cfg, run, resume=True, train_examples=EXAMPLES, log=None)
+    doc = json.loads((run / "training.json").read_text())
+    assert doc["status"] == "max_minutes" and doc["steps"] == 1 and doc["resumed_from"] == "checkpoint-1"
+    from safetensors.torch import load_file
+
+    a, b = _weights(run), load_file(dest / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_adapter_saved_in_bfloat16_when_float32_is_too_big(tiny_gemma: Path, tmp_path: Path) -> None:
