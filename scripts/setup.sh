@@ -24,9 +24,11 @@ fi
 .venv/bin/python -c "import torch" || { echo "setup: torch did not install" >&2; exit 1; }
 # The opt-in llama.cpp generator engine (extra 'llama') compiles from source (~10 min on 2 cores, once: pip
 # caches the wheel). It is built for this CPU, without AMX: a VM may list AMX in its flags while
-# the kernel refuses the tile instructions (SIGILL seen here). XQG_EXTRAS picks the extras.
+# the kernel refuses the tile instructions (SIGILL seen here). XQG_EXTRAS picks the extras
+# (default dev; XQG_EXTRAS= installs none).
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
 -DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' -DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
-.venv/bin/pip install -q -e ".[${XQG_EXTRAS:-dev}]" 2>&1 | grep -v "^WARNING: Location" || true
+extras="${XQG_EXTRAS-dev}"   # unset: dev (the test tools); empty: xqg alone (the demo: no Ray)
+.venv/bin/pip install -q -e ".${extras:+[$extras]}" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import torch, xqg; print(f'xqg {xqg.__version__} ready (torch {torch.__version__})')"
