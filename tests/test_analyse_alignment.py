@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -239,9 +240,40 @@ def test_cli_writes_the_analysis_folder(experiment, tmp_path):
     assert comp["by_lang"]["xx"]["delta_gold_cos_mean"] > comp["by_lang"]["en"]["delta_gold_cos_mean"]
     assert comp["macro"]["margin_test"]["n_resamples"] == 500
     assert sum(data["histograms"]["counts"]["fused"]["xx"]["margin"]) == 12
-    assert doc["headline"].startswith("Macro over 2 languages, base → fused: gold cosine rises")
+    assert doc["headline"].startswith("Macro over 2 languages, the margin between gold and best wrong cosine")
     md = (out / "analysis.md").read_text()
     assert doc["headline"] in md and "--system base=" in md and "![margin.png](margin.png)" in md
+    # The exhaustive per-statistic line moved from the headline into the body's details.
+    assert "**Details.** Macro over 2 languages, base → fused: gold cosine rises" in md
+
+
+def _sentences(text: str) -> int:
+    return len(re.findall(r"[.!?](?:\s|$)", text))
+
+
+def test_headline_is_two_quotable_sentences_with_the_margins(experiment, tmp_path):
+    from xqg.analyse.alignment import run_alignment
+    from xqg.analyse.common import rerender
+
+    root = experiment["root"]
+    specs = [SystemSpec.parse(f"base={root}"), SystemSpec.parse(f"fused={root}:better")]
+    out = run_alignment(specs, tmp_path / "a", bins=10, n_resamples=200, command="xqg analyse alignment …")
+    doc = json.loads((out / "analysis.json").read_text())
+    data, head = doc["data"], doc["headline"]
+    assert _sentences(head) <= 2 and len(head.split()) <= 60, head
+    ref, fused = data["systems"]["base"]["macro"], data["systems"]["fused"]["macro"]
+    ups = sum(d["delta_margin_mean"] > 0 for d in data["comparisons"]["fused"]["by_lang"].values())
+    assert f"base's {ref['margin_mean']:.4f} to fused {fused['margin_mean']:.4f} (higher in {ups}/2" in head
+    assert f"{ref['gold_cos_mean']:.3f} → {fused['gold_cos_mean']:.3f}" in head
+    assert data["headline"] == head
+    # Rendering the folder again from its data alone gives the same files (manifest: new checksums).
+    md, js = (out / "analysis.md").read_bytes(), (out / "analysis.json").read_bytes()
+    (out / "analysis.md").write_text("stale")
+    rerender(out)
+    assert (out / "analysis.md").read_bytes() == md and (out / "analysis.json").read_bytes() == js
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["n_resamples"] == 200 and manifest["counts"]["questions"] == 24
+    assert manifest["files"]["analysis.md"]["bytes"] == len(md)
 
 
 def test_cli_bad_input_exits_2(experiment, tmp_path, monkeypatch, capsys):

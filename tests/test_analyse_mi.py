@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -191,9 +193,30 @@ def test_pipeline_with_controlled_embeddings_ranks_models(tmp_path):
         (t["ksg"]["aligned"]["ja"] + t["ksg"]["aligned"]["sv"]) / 2
     )
     head = data["headline"]
-    assert head.startswith(f"mkqa, {n} parallel questions, en↔X over 2 languages (mean): scrambled: KSG")
-    assert "aligned vs scrambled: KSG +" in head and "(up in 2/2)" in head
+    assert _sentences(head) <= 2 and len(head.split()) <= 60, head
+    assert head.startswith(f"On {n} parallel mkqa questions (en↔X, 2 languages), scrambled reaches KSG MI")
+    d_ksg = t["ksg"]["aligned"]["mean"] - t["ksg"]["scrambled"]["mean"]
+    d_nce = t["infonce"]["aligned"]["mean"] - t["infonce"]["scrambled"]["mean"]
+    assert f"aligned moves KSG {d_ksg:+.3f} (up in 2/2 languages) and InfoNCE {d_nce:+.3f} (2/2)" in head
+    md = (out / "analysis.md").read_text()
+    assert "**Details.** mkqa, 300 parallel questions, en↔X over 2 languages (mean): scrambled: KSG" in md
+    assert "aligned vs scrambled: KSG +" in md and "(up in 2/2)" in md
     assert (out / "mutual_information.png").read_bytes()[:4] == b"\x89PNG"
+    _assert_rerender_round_trip(out)
+
+
+def _sentences(text: str) -> int:
+    return len(re.findall(r"[.!?](?:\s|$)", text))
+
+
+def _assert_rerender_round_trip(out: Path) -> None:
+    """Rendering the folder again from its analysis.json data reproduces analysis.md and .json."""
+    from xqg.analyse.common import rerender
+
+    md, js = (out / "analysis.md").read_bytes(), (out / "analysis.json").read_bytes()
+    (out / "analysis.md").write_text("stale")
+    rerender(out)
+    assert (out / "analysis.md").read_bytes() == md and (out / "analysis.json").read_bytes() == js
 
 
 def test_cli_with_the_tiny_model_on_a_few_mkqa_questions(tiny_model_dir, tmp_path):
@@ -226,8 +249,8 @@ def test_cli_bad_input_exits_2_before_encoding(tmp_path, monkeypatch, capsys):
     from xqg.cli import main
 
     for extra, message in (
-        (["--dtype", "float8"], "bad encoder settings"),
-        (["--dataset", "nope"], "unknown dataset"),
+        (["--dtype", "float8"], "Invalid value for '--dtype'"),
+        (["--dataset", "nope"], "Invalid value for '--dataset'"),
         (["--k", "0"], "k must"),
     ):
         argv = ["xqg", "analyse", "mutual-information", "--model", "a=/no/such/model", "--out", str(tmp_path)]
@@ -404,19 +427,28 @@ def test_cli_system_mode_on_a_synthetic_experiment(qp_experiment, tmp_path):
     )
     assert data["systems"]["scaled"]["passage_norm"]["max"] > 1.5
     head = doc["headline"]
-    assert head.startswith("16 test questions per language × their gold English passage, mean over 3 ")
-    assert "query–passage KSG MI (nats): base " in head and "→ pulled " in head
+    assert _sentences(head) <= 2 and len(head.split()) <= 60, head
+    assert head.startswith("For 16 test questions per language and their gold English passage (3 languages")
+    ksg, best = t["ksg"], t["infonce_max"]
+    ups = sum(ksg["pulled"][lang] > ksg["base"][lang] for lang in ("en", "xx", "yy"))
+    assert (
+        f"from base {ksg['base']['mean']:.2f} nats to scaled {ksg['scaled']['mean']:.2f} (higher in" in head
+    )
+    assert f"pulled {ksg['pulled']['mean']:.2f} ({ups}/3)" in head
+    assert (
+        f"{best['base']['mean']:.2f} → {best['scaled']['mean']:.2f}, {best['pulled']['mean']:.2f}, in the "
+    ) in head
+    md = (out / "analysis.md").read_text()
     top1 = t["top1"]
     assert (
         f"cosine top-1: base {top1['base']['mean']:.3f} → scaled {top1['scaled']['mean']:.3f} (Δ > 0 in 0/3 "
         f"languages) → pulled {top1['pulled']['mean']:.3f} (Δ > 0 in 2/3 languages)"  # en: 1.0 → 1.0
-    ) in head
-    md = (out / "analysis.md").read_text()
+    ) in md
     assert "--system pulled=" in md and "## KSG MI, question ↔ gold passage (nats)" in md
     assert "| **mean X≠en** |" in md
 
 
-def test_both_modes_write_one_folder(qp_experiment, tmp_path):
+def test_both_modes_write_one_folder(qp_experiment, tmp_path, monkeypatch):
     rng = np.random.default_rng(13)
     n = 30
 
@@ -424,10 +456,13 @@ def test_both_modes_write_one_folder(qp_experiment, tmp_path):
         base = rng.standard_normal((n, 8))
         return {"en": base, **{lang: base + 0.2 * rng.standard_normal((n, 8)) for lang in questions.langs}}
 
+    monkeypatch.chdir(tmp_path)
     out = run_mutual_information(
         [ModelSpec("m", "x")],
-        tmp_path / "mi",
-        systems=[SystemSpec.parse(f"base={qp_experiment['root']}")],
+        Path("mi"),
+        # A relative folder, as the committed reports name theirs: the Markdown shows it as given,
+        # analysis.json records the same text, so a re-rendering shows the same.
+        systems=[SystemSpec.parse(f"base={os.path.relpath(qp_experiment['root'], tmp_path)}")],
         dataset="mkqa",
         limit=n,
         settings=Settings(pca_dim=3),
@@ -439,13 +474,14 @@ def test_both_modes_write_one_folder(qp_experiment, tmp_path):
     # The question mode keeps its top-level keys; the query–passage mode sits under its own key.
     assert data["n"] == n and data["tables"]["top1"]["m"]["ja"] == 1.0
     assert data["query_passage"]["langs"] == ["en", "xx", "yy"]
-    assert doc["headline"].startswith("Query–passage: 16 test questions per language")
-    assert ". Question–question: mkqa, 30 parallel questions" in doc["headline"]
+    assert doc["headline"].startswith("Query–passage: For 16 test questions per language")
+    assert ". Question–question: On 30 parallel mkqa questions" in doc["headline"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert {"mutual_information.png", "mutual_information_query_passage.png"} <= set(manifest["files"])
     md = (out / "analysis.md").read_text()
     assert "## Question ↔ gold passage (experiment systems)" in md and "### linear CKA" in md
     assert "## Question ↔ translated question (query tower)" in md and "### KSG MI (nats)" in md
+    _assert_rerender_round_trip(out)  # both modes from one data tree
 
 
 def test_cli_system_mode_bad_input_exits_2(qp_experiment, tmp_path, monkeypatch, capsys):

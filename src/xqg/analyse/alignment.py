@@ -320,7 +320,40 @@ def _trend(deltas: Sequence[float]) -> str:
 
 
 def headline(summaries: dict[str, Any], comparisons: dict[str, Any], reference: str) -> str:
-    """One line from the data: how gold cos, best-wrong cos, both margins and R@1 move vs the reference."""
+    """Two quotable sentences from the data: each system's macro margin (gold − best-wrong cosine)
+    against the reference's, with the number of languages where it is higher; then, for the system
+    whose gold cosine rises most, how far the best wrong cosine moves with it."""
+    ref = summaries[reference]["macro"]
+    n_langs = len(summaries[reference]["by_lang"])
+    if not comparisons:
+        return (
+            f"Macro over {n_langs} languages, {reference} has gold cosine {ref['gold_cos_mean']:.3f}, "
+            f"best wrong cosine {ref['best_wrong_cos_mean']:.3f} "
+            f"and margin {ref['margin_mean']:.4f}; there is no other system to compare."
+        )
+
+    def ups(label: str) -> int:
+        return sum(1 for d in comparisons[label]["by_lang"].values() if d["delta_margin_mean"] > 0)
+
+    moves = ", ".join(
+        f"{label} {summaries[label]['macro']['margin_mean']:.4f} "
+        + (f"(higher in {ups(label)}/{n_langs} languages)" if i == 0 else f"({ups(label)}/{n_langs})")
+        for i, label in enumerate(comparisons)
+    )
+    top = max(comparisons, key=lambda lb: comparisons[lb]["macro"]["delta_gold_cos_mean"])
+    t = summaries[top]["macro"]
+    verb = "rises most" if comparisons[top]["macro"]["delta_gold_cos_mean"] > 0 else "falls least"
+    return (
+        f"Macro over {n_langs} languages, the margin between gold and best wrong cosine goes from "
+        f"{reference}'s {ref['margin_mean']:.4f} to {moves}. "
+        f"Where gold cosine {verb} ({top}: {ref['gold_cos_mean']:.3f} → {t['gold_cos_mean']:.3f}), "
+        f"best wrong cosine moves {ref['best_wrong_cos_mean']:.3f} → {t['best_wrong_cos_mean']:.3f}."
+    )
+
+
+def details(summaries: dict[str, Any], comparisons: dict[str, Any], reference: str) -> str:
+    """Every macro figure in one paragraph (the body's "Details"): how gold cos, best-wrong cos, both
+    margins and R@1 move vs the reference, with per-language counts and macro tests."""
     ref = summaries[reference]["macro"]
     n_langs = len(summaries[reference]["by_lang"])
     if not comparisons:
@@ -531,12 +564,16 @@ def render(data: dict[str, Any], out_dir: str | Path) -> Rendered:
         label: {k: data["systems"][label][k] for k in ("by_lang", "macro")} for label in data["systems"]
     }
     ref = data["reference"]
+    head = headline(summaries, data["comparisons"], ref)
+    data["headline"] = head  # the data records the headline it was shown with
     norms = ", ".join(
         "{} {mean:.3f} [{min:.3f}, {max:.3f}]".format(label, **s["passage_norm"])
         for label, s in data["systems"].items()
     )
     body = "\n".join(
         [
+            f"**Details.** {details(summaries, data['comparisons'], ref)}.",
+            "",
             f"Split: `{split}`; {data['systems'][ref]['macro']['n']} questions per system; "
             f"corpus: {data['systems'][ref]['passages']} passages. Reference system: `{ref}`.",
             "",
@@ -570,7 +607,7 @@ def render(data: dict[str, Any], out_dir: str | Path) -> Rendered:
             _distribution_table(summaries),
         ]
     )
-    return Rendered(data["headline"], body, figures)
+    return Rendered(head, body, figures)
 
 
 def run_alignment(

@@ -154,3 +154,55 @@ class Rendered:
             figures=self.figures,
             **kw,
         )
+
+
+# -- re-rendering a written folder -----------------------------------------------------------------
+
+#: Analysis name (``analysis.json``'s ``name``) → ``module:function`` that renders its saved data
+#: into a folder: ``function(data, out_dir) -> Rendered`` (given ``command=``, the recorded command
+#: line, when it takes one). Imported on use (the analyses import this module).
+RENDERERS: dict[str, str] = {
+    "alignment": "xqg.analyse.alignment:render",
+    "mutual-information": "xqg.analyse.mutual_information.render:render",
+    "misspellings": "xqg.analyse.misspellings.render:render_saved",
+    "resource-levels": "xqg.analyse.resource_levels.render:render_saved",
+}
+
+
+def rerender(folder: str | Path) -> Path:
+    """Render a written analysis folder again from its ``analysis.json`` data, without recomputing.
+
+    The analysis' ``render()`` rebuilds the headline, body and figures from ``data``; the recorded
+    name, question, command, configuration and counts are kept, and ``analysis.md``,
+    ``analysis.json`` and the manifest (new checksums) are rewritten. Headlines a renderer records
+    inside ``data`` are updated to the new rendering; every other value of ``data`` stays as read.
+    """
+    import importlib
+    import inspect
+
+    from xqg.io import read_json
+
+    out = Path(folder)
+    for need in ("analysis.json", "manifest.json"):
+        if not (out / need).is_file():
+            raise XqgError(f"{out}: no {need}; not a written analysis folder")
+    doc = read_json(out / "analysis.json")
+    manifest = read_json(out / "manifest.json")
+    name = doc.get("name")
+    if name not in RENDERERS:
+        raise XqgError(f"{out}: no renderer for analysis '{name}' (known: {', '.join(RENDERERS)})")
+    module, _, function = RENDERERS[name].partition(":")
+    render = getattr(importlib.import_module(module), function)
+    data = doc["data"]
+    takes_command = "command" in inspect.signature(render).parameters  # e.g. to read its --alpha
+    shown: Rendered = render(data, out, **({"command": doc.get("command")} if takes_command else {}))
+    config = {k: v for k, v in (manifest.get("config") or {}).items() if k != "name"}
+    return shown.write(
+        out,
+        name=name,
+        question=doc["question"],
+        data=data,
+        command=doc.get("command"),
+        config=config,
+        counts=manifest.get("counts") or {},
+    )

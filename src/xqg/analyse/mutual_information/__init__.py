@@ -86,6 +86,7 @@ from xqg.analyse.mutual_information.render import (
     headline,
     passage_headline,
     plot,
+    render,
     render_passages,
     render_questions,
 )
@@ -155,51 +156,44 @@ def run_mutual_information(
             )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    both = bool(models) and bool(systems)
-    heading = "###" if both else "##"
-    # (data, config, counts, rendered) of each mode: compute, then render; the headline joins the data.
-    sections: list[tuple[dict[str, Any], dict[str, Any], dict[str, int], Any]] = []
+    # (data, config, counts) of each mode; render() then makes the headlines, body and figures.
+    sections: list[tuple[dict[str, Any], dict[str, Any], dict[str, int]]] = []
     if systems:
-        data, config, counts = passage_data(pairs, split=system_split, settings=settings)
-        sections.append((data, config, counts, render_passages(data, out, heading=heading)))
+        sections.append(passage_data(pairs, split=system_split, settings=settings))
     if models and questions is not None:
-        data, config, counts = question_data(
-            models,
-            questions=questions,
-            settings=settings,
-            dtype=dtype,
-            batch_size=batch_size,
-            max_length=max_length,
-            device=device,
-            limit=limit,
-            show_progress=show_progress,
-            encode=encode,
+        sections.append(
+            question_data(
+                models,
+                questions=questions,
+                settings=settings,
+                dtype=dtype,
+                batch_size=batch_size,
+                max_length=max_length,
+                device=device,
+                limit=limit,
+                show_progress=show_progress,
+                encode=encode,
+            )
         )
-        sections.append((data, config, counts, render_questions(data, out, heading=heading)))
-    for data, _, _, shown in sections:
-        data["headline"] = shown.headline
-    if both:
-        (qp, qp_config, qp_counts, qp_shown), (qq, qq_config, qq_counts, qq_shown) = sections
+    if models and systems:
+        (qp, qp_config, qp_counts), (qq, qq_config, qq_counts) = sections
         question = f"{QUESTION_PASSAGE} And: {QUESTION}"
-        head = f"Query–passage: {qp_shown.headline}. Question–question: {qq_shown.headline}"
-        body = ["## Question ↔ gold passage (experiment systems)", "", qp_shown.body_md]
-        body += ["## Question ↔ translated question (query tower)", "", qq_shown.body_md]
-        data = {**qq, "query_passage": qp, "headline": head}
+        data = {**qq, "query_passage": qp}
         config = {**qq_config, **qp_config}
         counts = {**qq_counts, **qp_counts}
     else:
-        ((only, config, counts, shown),) = sections
+        ((only, config, counts),) = sections
         question = QUESTION_PASSAGE if systems else QUESTION
-        head, body = shown.headline, [shown.body_md]
-        data = {"query_passage": only, "headline": head} if systems else only
+        data = {"query_passage": only} if systems else only
+    shown = render(data, out)
     return write_analysis(
         out,
         name=NAME,
         question=question,
-        headline=head,
-        body_md="\n".join(body),
+        headline=shown.headline,
+        body_md=shown.body_md,
         data=data,
-        figures=[f for *_, shown in sections for f in shown.figures],
+        figures=shown.figures,
         command=command,
         config=config,
         counts=counts,
@@ -232,6 +226,7 @@ __all__ = [
     "passage_headline",
     "plot",
     "question_data",
+    "render",
     "render_passages",
     "render_questions",
     "run_mutual_information",

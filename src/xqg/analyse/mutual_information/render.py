@@ -23,7 +23,39 @@ def _langs_of(row: dict[str, float]) -> list[str]:
 
 
 def headline(tabs: dict[str, Any], log_n: float, tau: float, n: int, dataset: str) -> str:
-    """One line from the data: the reference's estimates, and how every other model moves them."""
+    """Two quotable sentences from the data: the reference's KSG MI (with its shuffled control) and
+    InfoNCE bound, then how far every other model moves both, with the languages where each rises."""
+    labels = list(tabs["ksg"])
+    ref = labels[0]
+    langs = _langs_of(tabs["ksg"][ref])
+    text = (
+        f"On {n} parallel {dataset} questions (en↔X, {len(langs)} languages), {ref} reaches KSG MI "
+        f"{tabs['ksg'][ref]['mean']:.2f} nats (shuffled control {tabs['ksg_shuffled'][ref]['mean']:.2f}) and "
+        f"InfoNCE@τ={tau:g} {tabs['infonce'][ref]['mean']:.2f} of log N = {log_n:.2f}."
+    )
+    if len(labels) == 1:
+        return text + " There is one model only, so no comparison yet."
+    moves = "; ".join(
+        f"{label} moves KSG {_move(tabs, 'ksg', label, ref, langs, first=i == 0)} and InfoNCE "
+        f"{_move(tabs, 'infonce', label, ref, langs)}"
+        for i, label in enumerate(labels[1:])
+    )
+    return f"{text} Against {ref}, {moves}."
+
+
+def _move(
+    tabs: dict[str, Any], key: str, label: str, ref: str, langs: Sequence[str], *, first: bool = False
+) -> str:
+    """``"+0.033 (7/11)"``: the mean's change and in how many languages the value rises (spelt out
+    ``first``)."""
+    up = sum(1 for lang in langs if tabs[key][label][lang] > tabs[key][ref][lang])
+    count = f"up in {up}/{len(langs)} languages" if first else f"{up}/{len(langs)}"
+    return f"{tabs[key][label]['mean'] - tabs[key][ref]['mean']:+.3f} ({count})"
+
+
+def details(tabs: dict[str, Any], log_n: float, tau: float, n: int, dataset: str) -> str:
+    """Every headline figure in one paragraph (the body's "Details"): the reference's estimates, and
+    how every other model moves them."""
     labels = list(tabs["ksg"])
     ref = labels[0]
     langs = _langs_of(tabs["ksg"][ref])
@@ -56,11 +88,40 @@ def headline(tabs: dict[str, Any], log_n: float, tau: float, n: int, dataset: st
     return text + "; " + "; ".join(parts)
 
 
-def passage_headline(
+def passage_headline(tabs: dict[str, Any], *, tau: float, n: int, split: str = "test") -> str:
+    """Two quotable sentences for the query–passage mode: every system's mean KSG MI next to the first
+    system's, with the languages where it is higher, then the max-over-τ InfoNCE of each."""
+    labels = list(tabs["ksg"])
+    ref = labels[0]
+    langs = _langs_of(tabs["ksg"][ref])
+    lead = (
+        f"For {n} {split} questions per language and their gold English passage ({len(langs)} "
+        f"languages, en = control), mean KSG MI goes from {ref} {tabs['ksg'][ref]['mean']:.2f} nats"
+    )
+    if len(labels) == 1:
+        return (
+            f"{lead} and retrieval InfoNCE@τ={tau:g} {tabs['infonce'][ref]['mean']:.2f} nats. "
+            "There is one system only, so no comparison yet."
+        )
+    ups = [sum(1 for lang in langs if tabs["ksg"][lb][lang] > tabs["ksg"][ref][lang]) for lb in labels[1:]]
+    others = ", ".join(
+        f"{label} {tabs['ksg'][label]['mean']:.2f} "
+        + (f"(higher in {up}/{len(langs)} languages)" if i == 0 else f"({up}/{len(langs)})")
+        for i, (label, up) in enumerate(zip(labels[1:], ups, strict=True))
+    )
+    best = ", ".join(f"{tabs['infonce_max'][label]['mean']:.2f}" for label in labels[1:])
+    return (
+        f"{lead} to {others}. Max-over-τ retrieval InfoNCE: "
+        f"{tabs['infonce_max'][ref]['mean']:.2f} → {best}, in the same order."
+    )
+
+
+def passage_details(
     tabs: dict[str, Any], *, tau: float, log_p: float, entropy: float, n: int, split: str = "test"
 ) -> str:
-    """One line for the query–passage mode: each estimator's language mean for the first system,
-    then every other system's, with the number of languages in which it is higher."""
+    """Every headline figure of the query–passage mode in one paragraph (the body's "Details"): each
+    estimator's language mean for the first system, then every other system's, with the number of
+    languages in which it is higher."""
     labels = list(tabs["ksg"])
     ref = labels[0]
     langs = _langs_of(tabs["ksg"][ref])
@@ -194,6 +255,8 @@ def render_questions(data: dict[str, Any], out: Path, *, heading: str) -> Render
     head = headline(tabs, log_n, s["tau"], n, data["dataset"])
     plot(tabs, out / QUESTION_FIGURE, log_n=log_n, tau=s["tau"])
     body = [
+        f"**Details.** {details(tabs, log_n, s['tau'], n, data['dataset'])}.",
+        "",
         f"Dataset: {data['dataset']} ({data['split']}), {n} questions parallel in English and "
         f"{', '.join(data['langs'])}; "
         f"query tower only, `{s['dtype']}`, max length {s['max_length']}. log N = {log_n:.3f} nats caps the "
@@ -213,7 +276,7 @@ def render_passages(data: dict[str, Any], out: Path, *, heading: str) -> Rendere
     s, tabs, results = data["settings"], data["tables"], data["per_pair"]
     tau, log_p, entropy, split = s["tau"], data["log_p"], data["gold_entropy"], data["split"]
     n = max(data["n_by_lang"].values())
-    head = passage_headline(tabs, tau=tau, log_p=log_p, entropy=entropy, n=n, split=split)
+    head = passage_headline(tabs, tau=tau, n=n, split=split)
     plot(
         tabs,
         out / PASSAGE_FIGURE,
@@ -234,7 +297,10 @@ def render_passages(data: dict[str, Any], out: Path, *, heading: str) -> Rendere
         for label, x in data["systems"].items()
     )
     named = ", ".join(f"`{lb}` = {x['folder']}:{x['system']}" for lb, x in data["systems"].items())
+    detail = passage_details(tabs, tau=tau, log_p=log_p, entropy=entropy, n=n, split=split)
     body = [
+        f"**Details.** {detail}.",
+        "",
         f"Experiment systems ({named}); reference `{data['reference']}`. Each `queries-{split}` question "
         f"(≤ {n} per language; English is the "
         f"monolingual control) is paired with the vector of its gold English passage; corpus P = "
@@ -267,3 +333,31 @@ def render_passages(data: dict[str, Any], out: Path, *, heading: str) -> Rendere
     for key, (title, fmt) in PASSAGE_ESTIMATORS.items():
         body += [f"{heading} {title}", "", _markdown_table(tabs[key], fmt), ""]
     return Rendered(head, "\n".join(body), [PASSAGE_FIGURE])
+
+
+def render(data: dict[str, Any], out: Path) -> Rendered:
+    """Headline, body and figures of a whole analysis folder's ``data``, in whichever mode made it:
+    the question mode's keys at the top level, the query–passage mode's under ``query_passage``,
+    or both. Records each headline in ``data`` (``data["headline"]``, and the query–passage
+    section's own under ``data["query_passage"]["headline"]``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    qp = data.get("query_passage")
+    has_questions = "tables" in data
+    if qp is None and not has_questions:
+        raise ValueError("mutual-information data holds neither question tables nor query_passage")
+    both = qp is not None and has_questions
+    heading = "###" if both else "##"
+    shown_qp = render_passages(qp, out, heading=heading) if qp is not None else None
+    shown_qq = render_questions(data, out, heading=heading) if has_questions else None
+    if shown_qp is not None:
+        qp["headline"] = shown_qp.headline
+    if shown_qp is not None and shown_qq is not None:
+        head = f"Query–passage: {shown_qp.headline} Question–question: {shown_qq.headline}"
+        body = ["## Question ↔ gold passage (experiment systems)", "", shown_qp.body_md]
+        body += ["## Question ↔ translated question (query tower)", "", shown_qq.body_md]
+        shown = Rendered(head, "\n".join(body), [*shown_qp.figures, *shown_qq.figures])
+    else:
+        shown = shown_qp or shown_qq  # type: ignore[assignment]
+    data["headline"] = shown.headline
+    return shown
