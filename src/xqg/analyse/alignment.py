@@ -323,14 +323,10 @@ def headline(summaries: dict[str, Any], comparisons: dict[str, Any], reference: 
     """Two quotable sentences from the data: each system's macro margin (gold − best-wrong cosine)
     against the reference's, with the number of languages where it is higher; then, for the system
     whose gold cosine rises most, how far the best wrong cosine moves with it."""
+    if not comparisons:
+        return details(summaries, comparisons, reference) + "."
     ref = summaries[reference]["macro"]
     n_langs = len(summaries[reference]["by_lang"])
-    if not comparisons:
-        return (
-            f"Macro over {n_langs} languages, {reference} has gold cosine {ref['gold_cos_mean']:.3f}, "
-            f"best wrong cosine {ref['best_wrong_cos_mean']:.3f} "
-            f"and margin {ref['margin_mean']:.4f}; there is no other system to compare."
-        )
 
     def ups(label: str) -> int:
         return sum(1 for d in comparisons[label]["by_lang"].values() if d["delta_margin_mean"] > 0)

@@ -22,12 +22,16 @@ def _langs_of(row: dict[str, float]) -> list[str]:
     return [lang for lang in row if lang not in MEAN_ROWS]
 
 
+def _systems(tabs: dict[str, Any]) -> tuple[list[str], str, list[str]]:
+    """(labels, the reference = first label, its languages) of estimate tables."""
+    labels = list(tabs["ksg"])
+    return labels, labels[0], _langs_of(tabs["ksg"][labels[0]])
+
+
 def headline(tabs: dict[str, Any], log_n: float, tau: float, n: int, dataset: str) -> str:
     """Two quotable sentences from the data: the reference's KSG MI (with its shuffled control) and
     InfoNCE bound, then how far every other model moves both, with the languages where each rises."""
-    labels = list(tabs["ksg"])
-    ref = labels[0]
-    langs = _langs_of(tabs["ksg"][ref])
+    labels, ref, langs = _systems(tabs)
     text = (
         f"On {n} parallel {dataset} questions (en↔X, {len(langs)} languages), {ref} reaches KSG MI "
         f"{tabs['ksg'][ref]['mean']:.2f} nats (shuffled control {tabs['ksg_shuffled'][ref]['mean']:.2f}) and "
@@ -56,9 +60,7 @@ def _move(
 def details(tabs: dict[str, Any], log_n: float, tau: float, n: int, dataset: str) -> str:
     """Every headline figure in one paragraph (the body's "Details"): the reference's estimates, and
     how every other model moves them."""
-    labels = list(tabs["ksg"])
-    ref = labels[0]
-    langs = _langs_of(tabs["ksg"][ref])
+    labels, ref, langs = _systems(tabs)
 
     def describe(label: str) -> str:
         ksg = tabs["ksg"][label]
@@ -91,9 +93,7 @@ def details(tabs: dict[str, Any], log_n: float, tau: float, n: int, dataset: str
 def passage_headline(tabs: dict[str, Any], *, tau: float, n: int, split: str = "test") -> str:
     """Two quotable sentences for the query–passage mode: every system's mean KSG MI next to the first
     system's, with the languages where it is higher, then the max-over-τ InfoNCE of each."""
-    labels = list(tabs["ksg"])
-    ref = labels[0]
-    langs = _langs_of(tabs["ksg"][ref])
+    labels, ref, langs = _systems(tabs)
     lead = (
         f"For {n} {split} questions per language and their gold English passage ({len(langs)} "
         f"languages, en = control), mean KSG MI goes from {ref} {tabs['ksg'][ref]['mean']:.2f} nats"
@@ -122,9 +122,7 @@ def passage_details(
     """Every headline figure of the query–passage mode in one paragraph (the body's "Details"): each
     estimator's language mean for the first system, then every other system's, with the number of
     languages in which it is higher."""
-    labels = list(tabs["ksg"])
-    ref = labels[0]
-    langs = _langs_of(tabs["ksg"][ref])
+    labels, ref, langs = _systems(tabs)
 
     def move(key: str, name: str, fmt: str, note: str = "") -> str:
         text = f"{name}: {ref} {format(tabs[key][ref]['mean'], fmt)}"
