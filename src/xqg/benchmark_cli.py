@@ -33,7 +33,7 @@ def _config(config: str, out_dir: Path | None, generated: Path | None):  # noqa:
 
 
 ConfigArg = Annotated[str, typer.Argument(help="XNLI experiment file or packaged name")]
-OutOpt = Annotated[Path | None, typer.Option(help="override the file's out_dir")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", "--out-dir", help="override the file's out_dir")]
 
 
 @app.command()

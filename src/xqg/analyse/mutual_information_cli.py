@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -46,9 +46,9 @@ def mutual_information_cmd(
     system_split: Annotated[
         str, typer.Option(help="--system: which queries-SPLIT question vectors to use")
     ] = "test",
-    dataset: Annotated[str, typer.Option(help="parallel questions: mkqa | xquad")] = "mkqa",
+    dataset: Annotated[Literal["mkqa", "xquad"], typer.Option(help="parallel questions")] = "mkqa",
     split: Annotated[
-        str, typer.Option(help="--model: XQuAD article split: all | train | dev | test")
+        Literal["all", "train", "dev", "test"], typer.Option(help="--model: XQuAD article split")
     ] = "all",
     langs: Annotated[
         str | None,
@@ -62,7 +62,7 @@ def mutual_information_cmd(
     pca_dim: Annotated[int, typer.Option(help="KSG: principal components per side")] = 8,
     k: Annotated[int, typer.Option(help="KSG: neighbours")] = 3,
     seed: Annotated[int, typer.Option(help="KSG jitter and shuffled-control seed")] = 0,
-    dtype: Annotated[str, typer.Option(help="float32 | bfloat16 | float16")] = "float32",
+    dtype: Annotated[Literal["float32", "bfloat16", "float16"], typer.Option()] = "float32",
     batch_size: Annotated[int, typer.Option()] = 64,
     max_length: Annotated[int, typer.Option(help="question max tokens")] = 64,
     device: Annotated[str, typer.Option()] = "auto",

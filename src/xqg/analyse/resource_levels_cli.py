@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -64,8 +64,12 @@ def resource_levels_cmd(
     high_min_class: Annotated[
         int, typer.Option(help="lowest Joshi et al. class counted as high-resource (classes 0-5)")
     ] = 4,
-    passage_text: Annotated[str, typer.Option(help="R@kt text of a passage: text | title_text")] = "text",
-    n_resamples: Annotated[int, typer.Option(help="permutation / bootstrap resamples")] = 10_000,
+    passage_text: Annotated[
+        Literal["text", "title_text"], typer.Option(help="R@kt text of a passage")
+    ] = "text",
+    n_resamples: Annotated[
+        int, typer.Option("--resamples", "--n-resamples", help="permutation / bootstrap resamples")
+    ] = 10_000,
     seed: Annotated[int, typer.Option()] = 0,
     alpha: Annotated[float, typer.Option(help="significance level for the '*' marks")] = 0.05,
     exclude_langs: Annotated[
@@ -105,7 +109,7 @@ def resource_levels_cmd(
         ("--depth", depth, 100),
         ("--high-min-class", high_min_class, 4),
         ("--passage-text", passage_text, "text"),
-        ("--n-resamples", n_resamples, 10_000),
+        ("--resamples", n_resamples, 10_000),
         ("--seed", seed, 0),
         ("--alpha", alpha, 0.05),
         ("--exclude-langs", exclude_langs, None),
