@@ -177,6 +177,22 @@ def test_resume_matches_uninterrupted_run(tiny_gemma: Path, tmp_path: Path) -> N
     assert [r.split(",")[:2] for r in rows_a] == [r.split(",")[:2] for r in rows_b]
 
 
+def test_full_fine_tuning_resumes_exactly(tiny_gemma: Path, tmp_path: Path) -> None:
+    """The checkpoint then holds every weight (model.safetensors), optimizer state for all of them."""
+    from safetensors.torch import load_file
+
+    kw = dict(method="full", lr=1e-3, max_steps=4, save_every=2, eval_every=100)
+    full = train_generator(_cfg(tiny_gemma, **kw), tmp_path / "a", train_examples=EXAMPLES, log=None)
+    part = tmp_path / "b"
+    train_generator(_cfg(tiny_gemma, **{**kw, "max_steps": 2}), part, train_examples=EXAMPLES, log=None)
+    assert (part / "checkpoints" / "checkpoint-2" / "model.safetensors").exists()
+    train_generator(_cfg(tiny_gemma, **kw), part, resume=True, train_examples=EXAMPLES, log=None)
+    a, b = (load_file(d / "model" / "model.safetensors") for d in (full, part))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+
+
 def test_resume_after_a_crash_mid_step_matches_uninterrupted_run(
     tiny_gemma: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
