@@ -3,7 +3,10 @@ deterministic, models and experiment folders are scored the same way, bad input 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +167,47 @@ def test_cli_models_and_systems_agree(experiment, tiny_model_dir, tmp_path):
         ["analyse", "misspellings", "--system", f"base={experiment}", "--benchmark", "locomo", "--out", "x"],
     )
     assert isinstance(bad.exception, XqgError) and "--benchmark xquad" in str(bad.exception)
+
+
+def _sentences(text: str) -> int:
+    return len(re.findall(r"[.!?](?:\s|$)", text))
+
+
+def test_headline_is_quotable_and_the_folder_re_renders(
+    locomo_slice, tiny_cfg, tiny_model_dir, tmp_path, monkeypatch
+):
+    from xqg.analyse.common import rerender
+    from xqg.analyse.misspellings import headline
+    from xqg.data.benchmarks.locomo import load_locomo
+
+    # Relative model paths, as the committed report names them: the Markdown shows them as given.
+    monkeypatch.chdir(tiny_model_dir.parent)
+    specs = [ModelSpec("tiny", tiny_model_dir.name), ModelSpec("twin", tiny_model_dir.name)]
+    entries = build_entries(specs, [], base_config=tiny_cfg)
+    out = tmp_path / "out"
+    b = load_locomo()  # the loader's counts, which the written body reports
+    es = dataclasses.replace(
+        locomo_slice, info={"loader_counts": b.counts, "skipped_questions": b.skipped, "evidence_issues": []}
+    )
+    run_misspellings(entries, [es], out, rates=[0.3], seed=1, cache_dir=tmp_path / "cache")
+    doc = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
+    head, data = doc["headline"], doc["data"]
+    assert _sentences(head) <= 2 and len(head.split()) <= 60, head
+    v = data["means"]["locomo"]["tiny"]["all"]["mrr@10"]
+    drop = f"{100 * (1 - v[1] / v[0]):.1f}%" if v[0] > 0 else "n/a"  # the random model may find nothing
+    assert f"At 30% character noise MRR@10 falls by {drop} on LoCoMo" in head
+    assert f"(tiny: {v[0]:.3f}→{v[1]:.3f})" in head
+    assert "none on LoCoMo (every system loses at least as much as tiny)" in head  # twin = tiny
+    md = (out / "analysis.md").read_text(encoding="utf-8")
+    assert "**Details.** At 30% character noise" in md and "+0.0 ± 0.0 points for twin" in md
+    # Edited data: the relative drop and a system whose drop is smaller (named with its difference).
+    edited = copy.deepcopy(data)
+    edited["means"]["locomo"]["tiny"]["all"]["mrr@10"] = [0.5, 0.25]
+    edited["drop_difference"]["locomo"]["twin"]["mrr@10"] = {"mean": -0.05, "stderr": 0.01}
+    assert "falls by 50.0% on LoCoMo (tiny: 0.500→0.250)" in headline(edited)
+    assert "twin on LoCoMo (-5.0 ± 1.0 points of drop vs tiny)" in headline(edited)
+    # Rendering again from the saved data alone reproduces the files.
+    md_bytes, js = (out / "analysis.md").read_bytes(), (out / "analysis.json").read_bytes()
+    (out / "analysis.md").write_text("stale")
+    rerender(out)
+    assert (out / "analysis.md").read_bytes() == md_bytes and (out / "analysis.json").read_bytes() == js

@@ -25,9 +25,9 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
 
 
-def headline(data: dict[str, Any], metric: str = "mrr@10") -> str:
-    """One computed sentence: the relative drop at the headline rate per benchmark (reference
-    system) and how much other systems' absolute drops differ (points = metric × 100, paired s.e.)."""
+def _falls(data: dict[str, Any], metric: str) -> str:
+    """``"At 10% character noise MRR@10 falls by …"``: the relative drop at the headline rate per
+    benchmark for its reference system (no full stop)."""
     rates = data["rates"]
     h = data["headline_rate"]
     i = rates.index(h)
@@ -53,28 +53,68 @@ def headline(data: dict[str, Any], metric: str = "mrr@10") -> str:
             v = groups["all"][metric]
             parts.append(f"{_drop(v[0], v[i])} on XQuAD ({ref}: {_fmt(v[0])}→{_fmt(v[i])})")
     if not parts:
-        return "no results"
-    text = f"At {100 * h:g}% character noise {name} falls by " + (
-        parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    )
-    tails = []
+        return ""
+    return f"At {100 * h:g}% character noise {name} falls by " + _and(parts)
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _drop_changes(
+    data: dict[str, Any], metric: str
+) -> list[tuple[str, str, list[tuple[str, dict[str, Any]]]]]:
+    """Per benchmark with compared systems: (where, reference, [(system, {"mean", "stderr"}), …]) of the
+    paired change of the absolute drop (system − reference; negative = more robust)."""
+    out = []
     for bench, labels in data.get("drop_difference", {}).items():
-        items = []
-        for label, d in labels.items():
-            m = d[metric]
-            if m["mean"] is None:
-                continue
-            se = f" ± {100 * m['stderr']:.1f}" if m["stderr"] is not None else ""
-            items.append(f"{100 * m['mean']:+.1f}{se} points for {label}")
+        items = [(label, d[metric]) for label, d in labels.items() if d[metric]["mean"] is not None]
         if items:
             where = {"locomo": "LoCoMo", "xquad": "XQuAD"}.get(bench, bench)
-            group = next(iter(labels.values()))["group"]
-            where += " non-English" if group == "non-en" else ""
-            joined = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-            tails.append(f"vs {data['reference'][bench]}, the absolute {where} drop changes by {joined}")
+            where += " non-English" if next(iter(labels.values()))["group"] == "non-en" else ""
+            out.append((where, data["reference"][bench], items))
+    return out
+
+
+def _points(m: dict[str, Any]) -> str:
+    se = f" ± {100 * m['stderr']:.1f}" if m["stderr"] is not None else ""
+    return f"{100 * m['mean']:+.1f}{se} points"
+
+
+def headline(data: dict[str, Any], metric: str = "mrr@10") -> str:
+    """Two quotable sentences from the data: the relative drop at the headline rate per benchmark
+    (reference system), then the system whose absolute drop shrinks most against the reference's on
+    each benchmark (points = metric × 100, paired s.e.)."""
+    falls = _falls(data, metric)
+    if not falls:
+        return "No results."
+    best = []
+    for where, ref, items in _drop_changes(data, metric):
+        label, m = min(items, key=lambda item: item[1]["mean"])
+        if m["mean"] < 0:
+            best.append(f"{label} on {where} ({_points(m)} of drop vs {ref})")
+        else:
+            best.append(f"none on {where} (every system loses at least as much as {ref})")
+    if not best:
+        return falls + "."
+    return f"{falls}. The most robust against the reference: {_and(best)}; negative = smaller drop."
+
+
+def details(data: dict[str, Any], metric: str = "mrr@10") -> str:
+    """Every headline figure in one paragraph (the body's "Details"): the relative drop at the
+    headline rate per benchmark (reference system) and how much every other system's absolute drop
+    differs (points = metric × 100, paired s.e.)."""
+    falls = _falls(data, metric)
+    if not falls:
+        return "no results"
+    tails = [
+        f"vs {ref}, the absolute {where} drop changes by "
+        + _and([f"{_points(m)} for {label}" for label, m in items])
+        for where, ref, items in _drop_changes(data, metric)
+    ]
     if tails:
-        text += "; " + "; ".join(tails) + " (paired s.e.; negative = more robust)"
-    return text + "."
+        falls += "; " + "; ".join(tails) + " (paired s.e.; negative = more robust)"
+    return falls + "."
 
 
 def _drop(clean: float | None, noisy: float | None) -> str:
@@ -91,7 +131,7 @@ def _body(data: dict[str, Any], eval_sets: Sequence[EvalSet]) -> str:
     rates = data["rates"]
     rate_cols = " | ".join(f"{r:g}" for r in rates)
     sep = "|".join(["---"] * (len(rates) + 2))
-    lines: list[str] = []
+    lines: list[str] = [f"**Details.** {details(data)}", ""]
     lines += [
         "## Setup",
         "",
@@ -280,3 +320,18 @@ def render(data: dict[str, Any], eval_sets: Sequence[EvalSet], out: Path) -> Ren
     out.mkdir(parents=True, exist_ok=True)
     figures = _plot(out, data)
     return Rendered(headline(data), _body(data, eval_sets), figures)
+
+
+def saved_eval_sets(data: dict[str, Any]) -> list[EvalSet]:
+    """The benchmarks of saved ``data`` as the name-and-groups shells :func:`render` reads (no texts:
+    the body needs only each benchmark's name and its reporting groups, in order)."""
+    sets = []
+    for name in data["benchmarks"]:
+        groups = next(iter(data["means"][name].values()), {})
+        sets.append(EvalSet(name, [], [], {}, {g: [] for g in groups}))
+    return sets
+
+
+def render_saved(data: dict[str, Any], out: str | Path) -> Rendered:
+    """:func:`render` of an analysis folder's saved ``data`` (benchmarks rebuilt from it)."""
+    return render(data, saved_eval_sets(data), Path(out))
