@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from xqg.analyse.resource_levels import (
     SystemScores,
     canonical_lang,
     check_exclude,
+    details,
     exact_run,
     exclusion_reason,
     generated_langs,
@@ -34,6 +36,7 @@ from xqg.data.benchmarks.mkqa import MKQA_LANGS
 from xqg.data.benchmarks.xor_tydi import XOR_LANGS
 from xqg.data.benchmarks.xquad import XQUAD_LANGS
 from xqg.errors import XqgError
+from xqg.render import fmt_p
 
 # --- grouping ------------------------------------------------------------------------------------
 
@@ -221,9 +224,57 @@ def test_exclude_language_changes_group_means_by_known_amount():
     md = section_markdown(ex, "test")
     assert "**Excluded: en**" in md and "| en (excluded) | high | 2 | 1.000 | +0.000" in md
     assert "high = class ≥ t, without en" in md
+    full_detail = details(ex, "test")
+    assert (
+        "high-resource (de) +1.000 (from 0.000" in full_detail and "en left out of both groups" in full_detail
+    )
+    assert "high-resource (de, en) +0.500" in details(full, "test")
+    # The headline: two quotable sentences with the verdict and each group's gain.
     head = headline(ex, "test")
-    assert "high-resource (de) +1.000 (from 0.000" in head and "en left out of both groups" in head
-    assert "high-resource (de, en) +0.500" in headline(full, "test")
+    assert _sentences(head) <= 2 and len(head.split()) <= 60, head
+    low = ", ".join(ex["groups"]["low"])
+    assert f"On test recall@1, low-resource languages ({low}) gain significantly differently" in head
+    assert "for 0 of 1 systems vs base (en excluded)." in head  # gap p = 1
+    assert f"new +0.500/+1.000 (p {fmt_p(ce['gap']['p'])})" in head
+
+
+def _sentences(text: str) -> int:
+    return len(re.findall(r"[.!?](?:\s|$)", text))
+
+
+def test_headline_counts_the_systems_whose_gap_is_significant():
+    comp = {"per_group": {"low": {"gain": 0.2}, "high": {"gain": 0.05}}, "gap": {"p": 0.01}}
+    other = {"per_group": {"low": {"gain": -0.1}, "high": None}, "gap": None}
+    summary = {
+        "metrics": ["recall@1"],
+        "baseline": "b",
+        "groups": {"low": ["sw"], "high": ["de"]},
+        "excluded": [],
+        "comparisons": {"x": {"recall@1": comp}, "y": {"recall@1": other}},
+    }
+    head = headline(summary, "XQuAD test", alpha=0.05)
+    assert "for 1 of 2 systems vs b." in head and _sentences(head) == 2
+    assert "x +0.200/+0.050 (p 0.010), y -0.100/–." in head
+    assert "for 0 of 2 systems" in headline(summary, "XQuAD test", alpha=0.001)
+
+
+def test_rerender_reads_alpha_from_the_recorded_command(xquad_experiment, tmp_path):
+    from xqg.analyse.common import rerender
+    from xqg.analyse.resource_levels import run_analysis
+    from xqg.analyse.resource_levels.render import _recorded_alpha
+
+    assert _recorded_alpha("xqg analyse resource-levels --alpha 0.2 --out x") == 0.2
+    assert _recorded_alpha("xqg analyse resource-levels --alpha=0.01") == 0.01
+    assert _recorded_alpha(None) == 0.05
+    systems = [f"base={xquad_experiment}", f"sys={xquad_experiment}:sys"]
+    out = run_analysis(
+        tmp_path / "rl", alpha=0.5, command="xqg analyse resource-levels --alpha 0.5", systems=systems,
+        ks=(1, 5), rkt_ks=(), n_resamples=200,
+    )  # fmt: skip
+    md, js = (out / "analysis.md").read_bytes(), (out / "analysis.json").read_bytes()
+    (out / "analysis.md").write_text("stale")
+    rerender(out)  # same alpha → same significance marks and verdict
+    assert (out / "analysis.md").read_bytes() == md and (out / "analysis.json").read_bytes() == js
 
 
 def test_exclude_unknown_or_everything_is_an_error(tmp_path):
@@ -456,7 +507,7 @@ def test_cli_writes_analysis_for_both_paths(xquad_experiment, xor_files, tmp_pat
     assert xor["comparisons"]["new"]["R@3t"]["per_group"]["high"]["gain"] == 1.0
     md = (out / "analysis.md").read_text(encoding="utf-8")
     assert "XQuAD test" in md and "XOR-TyDi-format runs" in md and "![resource_levels.png]" in md
-    assert "low-resource (el, th) +1.000" in doc["headline"]
+    assert "low-resource (el, th) +1.000" in md  # the details paragraph
     # Bad input: a CLI error, not a traceback.
     res = CliRunner().invoke(app, ["analyse", "resource-levels", "--out", str(tmp_path / "x"), "--k", "a"])
     assert isinstance(res.exception, XqgError) and "--k" in str(res.exception)
@@ -485,9 +536,9 @@ def test_cli_exclude_langs(xquad_experiment, tmp_path):
     excl = doc["data"]["exclusion"]
     assert excl["langs"] == ["en"] and excl["generated_langs"] == {str(xquad_experiment): ["zh", "el", "th"]}
     assert excl["reasons"]["XQuAD test"].startswith("no queries were generated in en")
-    assert "en left out of both groups (no queries were generated in en" in doc["headline"]
-    assert "high-resource (zh) +0.000" in doc["headline"]
     md = (out / "analysis.md").read_text(encoding="utf-8")
+    assert "en left out of both groups (no queries were generated in en" in md
+    assert "high-resource (zh) +0.000" in md and "(en excluded)" in doc["headline"]
     assert "## Excluded languages" in md and "| en (excluded) | high |" in md
     assert f"{xquad_experiment} generated queries in zh, el, th" in md
     assert "XQuAD test: 2 low vs 1 high" in md

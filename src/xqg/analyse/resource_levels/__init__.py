@@ -81,6 +81,7 @@ from xqg.analyse.resource_levels.compute import (
 )
 from xqg.analyse.resource_levels.render import (
     FIGURE,
+    details,
     generated_evidence,
     grouping_markdown,
     headline,
@@ -177,6 +178,7 @@ __all__ = [
     "group_macro",
     "grouping_data",
     "grouping_markdown",
+    "details",
     "headline",
     "joshi_class",
     "language_gap_test",

@@ -223,7 +223,39 @@ def section_markdown(summary: dict[str, Any], title: str, *, alpha: float = 0.05
 
 
 def headline(summary: dict[str, Any], what: str, *, alpha: float = 0.05) -> str:
-    """One or two sentences answering the question for one input path."""
+    """Two quotable sentences for one input path: for how many compared systems the gain differs
+    significantly between the low- and high-resource groups, then each system's gain per group with
+    the p of that difference."""
+    if not summary["comparisons"]:
+        return details(summary, what, alpha=alpha)
+    m = primary_metric(summary["metrics"])
+    comps = summary["comparisons"]
+    gaps = [c[m]["gap"] for c in comps.values()]
+    differs = sum(1 for g in gaps if g and g["p"] is not None and g["p"] < alpha)
+    excluded = summary.get("excluded") or []
+    low = ", ".join(summary["groups"]["low"]) or "none"
+    lead = (
+        f"On {what} {m}, low-resource languages ({low}) gain significantly differently from "
+        f"high-resource ones for {differs} of {len(comps)} systems vs {summary['baseline']}"
+        + (f" ({', '.join(excluded)} excluded)" if excluded else "")
+        + "."
+    )
+
+    def gain(r: dict[str, Any] | None) -> str:
+        return "–" if r is None else f"{r['gain']:+.3f}"
+
+    parts = []
+    for label, comp in comps.items():
+        c = comp[m]
+        gap = c["gap"]
+        tail = f" (p {fmt_p(gap['p'])})" if gap else ""
+        parts.append(f"{label} {gain(c['per_group']['low'])}/{gain(c['per_group']['high'])}{tail}")
+    return f"{lead} Gains low/high, with the p of their difference: {', '.join(parts)}."
+
+
+def details(summary: dict[str, Any], what: str, *, alpha: float = 0.05) -> str:
+    """Every headline figure of one input path (the body's "Details"): per compared system, each
+    group's gain, baseline and p, and the test of the gap between the groups."""
     metrics = summary["metrics"]
     m = primary_metric(metrics)
     base = summary["baseline"]
@@ -390,6 +422,7 @@ def render(data: dict[str, Any], out_dir: str | Path, *, alpha: float = 0.05) ->
     sections = sections_of(data)
     body: list[str] = []
     heads: list[str] = []
+    detail: list[str] = []
     if "xquad" in data:
         summary = data["xquad"]
         split = summary["split"]
@@ -405,6 +438,7 @@ def render(data: dict[str, Any], out_dir: str | Path, *, alpha: float = 0.05) ->
             "",
         ]
         heads.append(headline(summary, f"XQuAD {split}", alpha=alpha))
+        detail.append(details(summary, f"XQuAD {split}", alpha=alpha))
     if "xor" in data:
         summary = data["xor"]
         skipped = summary["systems"][summary["baseline"]].get("skipped_yes_no", 0)
@@ -420,6 +454,7 @@ def render(data: dict[str, Any], out_dir: str | Path, *, alpha: float = 0.05) ->
             "",
         ]
         heads.append(headline(summary, "the XOR-format runs", alpha=alpha))
+        detail.append(details(summary, "the XOR-format runs", alpha=alpha))
     if "exclusion" in data:
         exclude = data["exclusion"]["langs"]
         evidence = generated_evidence(data["exclusion"]["generated_langs"])
@@ -433,6 +468,7 @@ def render(data: dict[str, Any], out_dir: str | Path, *, alpha: float = 0.05) ->
             *([f"- Evidence: {evidence}."] if evidence else []),
             "",
         ]
+    body = [f"**Details.** {' '.join(detail)}", "", *body]
     body += ["## Resource levels", "", grouping_markdown(high_min_class), ""]
     sizes = "; ".join(
         f"{name}: {len(sm['groups']['low'])} low vs {len(sm['groups']['high'])} high" for name, sm in sections
@@ -451,3 +487,21 @@ def render(data: dict[str, Any], out_dir: str | Path, *, alpha: float = 0.05) ->
     out.mkdir(parents=True, exist_ok=True)
     plot(out / FIGURE, sections, high_min_class=high_min_class)
     return Rendered(headline=" ".join(heads), body_md="\n".join(body), figures=[FIGURE])
+
+
+def _recorded_alpha(command: str | None) -> float:
+    """The ``--alpha`` of a recorded command line (0.05, the CLI default, when it gives none)."""
+    import shlex
+
+    words = shlex.split(command or "")
+    for i, w in enumerate(words):
+        if w == "--alpha" and i + 1 < len(words):
+            return float(words[i + 1])
+        if w.startswith("--alpha="):
+            return float(w.split("=", 1)[1])
+    return 0.05
+
+
+def render_saved(data: dict[str, Any], out_dir: str | Path, *, command: str | None = None) -> Rendered:
+    """:func:`render` of an analysis folder's saved ``data``, at the ``--alpha`` of its ``command``."""
+    return render(data, out_dir, alpha=_recorded_alpha(command))
