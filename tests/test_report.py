@@ -187,8 +187,34 @@ def test_section_answer_reads_the_committed_experiment_report():
     question, answer = section_answer(folder)
     tuned = summary["systems"]["tuned"]
     assert "generated queries" in question
-    assert f"→ {tuned['langs']['avg']['values']['mrr@10']:.3f}" in answer
+    base = summary["systems"]["baseline"]["langs"]["avg"]["values"]["mrr@10"]
+    assert f"from {base:.3f} to {tuned['langs']['avg']['values']['mrr@10']:.3f}" in answer
     assert f"significant gains in {len(tuned['significant_gains'])}/11" in answer
+    assert _quotable(answer), answer
+
+
+def _quotable(text: str) -> bool:
+    """At most two sentences and 60 words: what a reader can quote."""
+    import re
+
+    return len(re.findall(r"[.!?](?:\s|$)", text)) <= 2 and len(text.split()) <= 60
+
+
+def test_experiment_answer_says_yes_only_for_a_significant_gain():
+    from xqg.analyse.report import experiment_answer
+
+    def system(value: float, p: float, gains: list[str]) -> dict:
+        avg = {"values": {"mrr@10": value}, "p": {"mrr@10": p}}
+        return {"describe": "paper, α=0.01", "langs": {"avg": avg}, "significant_gains": gains,
+                "significant_losses": []}  # fmt: skip
+
+    systems = {"baseline": system(0.8, 1.0, []), "paper": system(0.85, 0.01, ["ar"])}
+    summary = {"metric": "mrr@10", "langs": ["en", "ar", "de"], "systems": systems}
+    _, answer = experiment_answer(summary)
+    assert answer.startswith("Yes: paper fusion (paper, α=0.01) raises mrr@10 from 0.800 to 0.850 (p 0.010)")
+    assert "significant gains in 1/2 languages and losses in 0" in answer and _quotable(answer)
+    summary["systems"]["paper"] = system(0.79, 0.3, [])
+    assert experiment_answer(summary)[1].startswith("No: paper fusion (paper, α=0.01) lowers mrr@10")
 
 
 def test_grid_answer_states_distillation_and_xqg_on_top():
@@ -208,6 +234,9 @@ def test_grid_answer_states_distillation_and_xqg_on_top():
     }  # fmt: skip
     question, answer = grid_answer(summary)
     assert "distillation" in question
-    assert "distillation alone moves mrr@10 by +0.050" in answer and "gap from 0.200 to 0.100" in answer
-    assert "on base, xQG adds +0.015" in answer and "significant in 1/1 languages (ar)" in answer
-    assert "on base+distill, xQG adds +0.005" in answer and "significant in 0/1 languages (none)" in answer
+    assert (
+        "Distillation alone moves mrr@10 by +0.050" in answer
+        and "narrows the en–ar gap from 0.200 to 0.100" in answer
+    )
+    assert "xQG then adds +0.015 on base (p 0.020; significant in 1/1 languages: ar)" in answer
+    assert "and +0.005 on base+distill (p 0.020; 0/1)." in answer and _quotable(answer)

@@ -375,46 +375,56 @@ def _p(p: float | None) -> str:
 
 
 def experiment_answer(summary: dict[str, Any]) -> tuple[str, str]:
-    """Question and one-line answer of an ``xqg experiment`` (xQG) report's ``results.json``."""
+    """Question and a one- or two-sentence answer from an ``xqg experiment`` (xQG) report's
+    ``results.json``: whether a fused system beats the baseline, and by how much."""
     metric = summary["metric"]
     base = summary["systems"]["baseline"]["langs"]["avg"]["values"][metric]
-    parts = []
+    n_non_en = len([lang for lang in summary["langs"] if lang != "en"])
+    parts, wins = [], 0
     for name in ("paper", "tuned"):
         s = summary["systems"].get(name)
         if s is None:
             continue
         avg = s["langs"]["avg"]
-        n_non_en = len([lang for lang in summary["langs"] if lang != "en"])
+        value, p = avg["values"][metric], avg["p"][metric]
+        wins += value > base and p is not None and p < 0.05
+        verb = "raises" if value > base else "lowers" if value < base else "keeps"
         parts.append(
-            f"{name} ({s['describe']}) {metric} {base:.3f} → {avg['values'][metric]:.3f} "
-            f"(p {_p(avg['p'][metric])}), significant gains in {len(s['significant_gains'])}/{n_non_en} "
-            f"languages, losses in {len(s['significant_losses'])}"
+            f"{name} fusion ({s['describe']}) {verb} {metric} from {base:.3f} to {value:.3f} (p {_p(p)}), "
+            f"with significant gains in {len(s['significant_gains'])}/{n_non_en} languages and losses in "
+            f"{len(s['significant_losses'])}"
         )
     question = (
         "Does augmenting passage vectors with generated queries (the paper's method) improve "
         "cross-lingual retrieval on XQuAD?"
     )
-    return question, "; ".join(parts) + "."
+    if not parts:
+        return question, "No fused system was evaluated."
+    verdict = "Yes" if wins else "No"
+    return question, f"{verdict}: " + "; ".join(parts) + "."
 
 
 def grid_answer(summary: dict[str, Any]) -> tuple[str, str]:
-    """Question and one-line answer of the training × distillation × xQG grid's ``results.json``."""
+    """Question and a two-sentence answer from the training × distillation × xQG grid's
+    ``results.json``: what distillation alone does, then what xQG adds on each model."""
     metric = summary["metric"]
     langs = [lang for lang in summary["langs"] if lang != "en"]
     effect = summary["xqg_effect"]
-    parts = []
+    sentences = []
     base_cell = summary.get("cells", {}).get("base+distill")
     if base_cell is not None:
         avg = {r["lang"]: r for r in base_cell["rows"]}["avg"]
-        text = f"distillation alone moves {metric} by {avg['delta'][metric]:+.3f} (p {_p(avg['p'][metric])})"
+        text = f"Distillation alone moves {metric} by {avg['delta'][metric]:+.3f} (p {_p(avg['p'][metric])})"
         aim = (summary.get("aim") or {}).get("distilled", {}).get("base+distill")
         if aim:
             gap_lang = summary["aim"]["gap_lang"]
+            verb = "narrows" if aim["gap"] < summary["aim"]["base_gap"] else "widens"
             text += (
-                f" and the en–{gap_lang} gap from {summary['aim']['base_gap']:.3f} to {aim['gap']:.3f}"
+                f" and {verb} the en–{gap_lang} gap from {summary['aim']['base_gap']:.3f} to {aim['gap']:.3f}"
                 f" (English {aim['english_change']:+.3f})"
             )
-        parts.append(text)
+        sentences.append(text + ".")
+    parts = []
     for name in ("base", "base+distill", "cross-lingual+distill", "zero-shot+distill"):
         table = effect.get(name)
         if table is None:
@@ -422,12 +432,18 @@ def grid_answer(summary: dict[str, Any]) -> tuple[str, str]:
         rows = {r["lang"]: r for r in table["rows"]}
         sig = [x for x in langs if (rows[x]["p"][metric] or 1) < 0.05 and (rows[x]["delta"][metric] or 0) > 0]
         avg = rows["avg"]
-        parts.append(
-            f"on {name}, xQG adds {avg['delta'][metric]:+.3f} {metric} (p {_p(avg['p'][metric])}), "
-            f"significant in {len(sig)}/{len(langs)} languages ({', '.join(sig) or 'none'})"
+        count = (
+            f"significant in {len(sig)}/{len(langs)} languages" if not parts else f"{len(sig)}/{len(langs)}"
         )
+        parts.append(
+            f"{avg['delta'][metric]:+.3f} on {name} (p {_p(avg['p'][metric])}; {count}"
+            + (f": {', '.join(sig)})" if sig else ")")
+        )
+    if parts:
+        joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        sentences.append(f"xQG then adds {joined}.")
     question = "With knowledge distillation: to what extent does xQG still help, and for which languages?"
-    return question, "; ".join(parts) + "."
+    return question, " ".join(sentences) or "No grid cells were evaluated."
 
 
 def section_answer(folder: str | Path) -> tuple[str, str] | None:
