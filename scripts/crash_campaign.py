@@ -700,34 +700,33 @@ def _prepare(work: Path, stages: list[str]) -> None:
         raise SystemExit("building the campaign's inputs failed")
 
 
-#: What the stages import or build on first use, loaded once in the parent so that no forked run
-#: pays for it again (a point costs the stage's own work): the stages' modules, the libraries
-#: they import lazily (the trainers, peft, datasets, matplotlib for loss.png) and the tiny models'
-#: architectures.
-PRELOAD = (
-    "xqg.generate.run",
-    "xqg.encode",
-    "xqg.augment",
-    "xqg.index",
-    "xqg.search",
-    "xqg.train.retriever",
-    "xqg.train.distill",
-    "xqg.train.generator",
-    "datasets",
-    "peft",
-    "transformers.trainer",
-    "transformers.models.bert.modeling_bert",
-    "transformers.models.gemma3.modeling_gemma3",
-    "sentence_transformers.sentence_transformer.trainer",
-    "matplotlib.pyplot",
-    "tests.conftest",
-    "tests.test_generate",
-    "tests.test_train_generator",
-)
+#: What each stage imports on first use, loaded once in the parent so that no forked run pays for
+#: it again (a point costs the stage's own work): the stages' modules, the libraries they import
+#: lazily (the trainers, peft, datasets, matplotlib for loss.png) and the tiny models' architectures.
+_TRAINING = ("datasets", "transformers.trainer", "matplotlib.pyplot")
+_ST_TRAINING = (*_TRAINING, "sentence_transformers.sentence_transformer.trainer", "xqg.train.retriever")
+_BERT = ("transformers.models.bert.modeling_bert", "xqg.encode")
+PRELOAD: dict[str, tuple[str, ...]] = {
+    "generate": ("xqg.generate.run", "transformers.models.gemma3.modeling_gemma3", "tests.test_generate"),
+    "encode": _BERT,
+    "encode-generated": _BERT,
+    "augment": ("xqg.augment",),
+    "index": ("xqg.index",),
+    "search": (*_BERT, "xqg.search"),
+    "train-retriever": (*_BERT, *_ST_TRAINING, "tests.conftest"),
+    "distill": (*_BERT, *_ST_TRAINING, "xqg.train.distill", "tests.conftest"),
+    "train-generator": (
+        *_TRAINING,
+        "peft",
+        "transformers.models.gemma3.modeling_gemma3",
+        "xqg.train.generator",
+        "tests.test_train_generator",
+    ),
+}
 
 
-def _preload() -> None:
-    """Import :data:`PRELOAD` and fill, once, what the stages would otherwise rebuild in every
+def _preload(stages: list[str]) -> None:
+    """Import the :data:`PRELOAD` of ``stages`` and fill, once, what they would otherwise rebuild in every
     forked run although it never changes: transformers' weight-conversion table (regular
     expressions compiled on the first model load), the click command tree typer builds from xqg's
     CLI on every call, and the compiled Jinja template of sentence-transformers' model card
@@ -745,31 +744,22 @@ def _preload() -> None:
     import xqg.cli
 
     matplotlib.use("Agg")
-    for name in PRELOAD:
+    for name in dict.fromkeys(m for stage in stages for m in PRELOAD[stage]):
         importlib.import_module(name)
     from transformers import conversion_mapping
 
     conversion_mapping.get_checkpoint_conversion_mapping("bert")
 
-    get_command = typer.main.get_command
-    commands: dict[int, Any] = {}
+    get_command, xqg_command = typer.main.get_command, typer.main.get_command(xqg.cli.app)
+    typer.main.get_command = lambda app: xqg_command if app is xqg.cli.app else get_command(app)
 
-    def cached_command(app: Any) -> Any:
-        if app is not xqg.cli.app:
-            return get_command(app)
-        if id(app) not in commands:
-            commands[id(app)] = get_command(app)
-        return commands[id(app)]
+    if {"train-retriever", "distill"} & set(stages):
+        compile_template = functools.lru_cache(maxsize=64)(jinja2.Environment.compile)
+        jinja2.Environment.compile = compile_template  # type: ignore[method-assign]
+        import sentence_transformers
 
-    typer.main.get_command = cached_command
-    cached_command(xqg.cli.app)
-
-    compile_template = functools.lru_cache(maxsize=64)(jinja2.Environment.compile)
-    jinja2.Environment.compile = compile_template  # type: ignore[method-assign]
-    import sentence_transformers
-
-    for template in Path(sentence_transformers.__file__).parent.rglob("model_card_template.md"):
-        jinja2.Template(template.read_text(encoding="utf-8"))
+        for template in Path(sentence_transformers.__file__).parent.rglob("model_card_template.md"):
+            jinja2.Template(template.read_text(encoding="utf-8"))
     gc.freeze()
 
 
@@ -797,13 +787,13 @@ def run_campaign(
     import xqg.cli  # noqa: F401
 
     torch.set_num_threads(1)
-    _preload()
     chosen = stages or list(STAGES)
     unknown = [s for s in chosen if s not in STAGES]
     if unknown:
         raise SystemExit(f"unknown stage(s) {unknown}; stages: {', '.join(STAGES)}")
     work = work or Path(tempfile.mkdtemp(prefix="xqg-crash-"))
     needed = _with_prerequisites(chosen)
+    _preload(needed)
     _prepare(work, needed)
     reports = []
     for stage in needed:
