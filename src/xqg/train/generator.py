@@ -421,10 +421,11 @@ def train_generator(
     if last is not None:
         state = read_json(last / "trainer_state.json")
         rows = _loss_rows(state["log_history"])
-        spent = bool(cfg.max_minutes and rows and rows[-1]["seconds"] >= cfg.max_minutes * 60)
+        seconds = rows[-1]["seconds"] if rows else 0.0
+        spent = bool(cfg.max_minutes and seconds >= cfg.max_minutes * 60)
         if spent:  # the time budget is used up: load the checkpoint, train no further step
             steps = min(steps, int(state["global_step"]))
-        say(f"resuming from {last.name}: step {state['global_step']}, {rows[-1]['seconds'] / 60:.1f} min")
+        say(f"resuming from {last.name}: step {state['global_step']}, {seconds / 60:.1f} min")
 
     t_load = time.perf_counter()
     device = _device(cfg.device)
