@@ -111,6 +111,12 @@ def test_experiment_pending_then_with_xqg(tmp_path, tiny_model_dir):
     assert s["xqg_settings"]["base"]["spec"]["alpha"] == 0.3 and eff["fr"]["delta"]["mrr@10"] > 0
     md = (tmp_path / "rep" / "analysis.md").read_text()
     assert "base+distill+xQG" in md and "| fr |" in md and (tmp_path / "rep" / "xnli-grid.png").is_file()
-    assert json.loads((tmp_path / "rep" / "analysis.json").read_text())["question"].startswith(
-        "To what extent"
-    )
+    doc = json.loads((tmp_path / "rep" / "analysis.json").read_text())
+    assert doc["question"].startswith("To what extent")
+    # the answer a reader can quote: two sentences, the four cells' key figures
+    import re
+
+    answer = doc["headline"]
+    assert len(re.findall(r"[.!?](?:\s|$)", answer)) == 2 and len(answer.split()) <= 60, answer
+    base = {r["lang"]: r for r in s["tables"]["base"]["hypothesis"]["rows"]}["avg"]["values"]["mrr@10"]
+    assert f"from {base:.3f}" in answer and f"{eff['avg']['delta']['mrr@10']:+.3f} on base" in answer
