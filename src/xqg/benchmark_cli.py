@@ -63,7 +63,7 @@ def premises(
     config: ConfigArg = "xnli-grid",
     out_dir: OutOpt = None,
 ) -> None:
-    """Write ``premises.jsonl`` (the 2,500 English dev and test premises) for ``xqg generate``."""
+    """Write ``premises.jsonl`` (the 2,500 English dev and test premises) for ``xqg queries generate``."""
     from xqg.experiments.xnli import write_premises
 
     cfg = _config(config, out_dir, None)

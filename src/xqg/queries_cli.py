@@ -132,7 +132,7 @@ def generate(
 
 
 def encode_generated(
-    generated: Annotated[Path, typer.Argument(help="folder written by 'xqg generate'")],
+    generated: Annotated[Path, typer.Argument(help="folder written by 'xqg queries generate'")],
     out: Annotated[Path, typer.Option("--out", "-o")],
     like: Annotated[Path, typer.Option(help="passage embedding folder whose encoder to use (same model)")],
     max_length: Annotated[int, typer.Option(help="query max tokens (the paper: 32)")] = 32,
@@ -187,7 +187,7 @@ def _round_trip_inputs(
 
 
 def generate_report(
-    gen_dir: Annotated[Path, typer.Argument(help="folder of generated queries ('xqg generate')")],
+    gen_dir: Annotated[Path, typer.Argument(help="folder of generated queries ('xqg queries generate')")],
     corpus: Annotated[Path | None, typer.Option(help="the corpus the queries were generated from")] = None,
     index_dir: Annotated[Path | None, typer.Option("--index", help="search this index instead")] = None,
     model: ModelOpt = None,
@@ -220,7 +220,7 @@ def generate_report(
 
 
 def filter_queries_cmd(
-    gen_dir: Annotated[Path, typer.Argument(help="folder of generated queries ('xqg generate')")],
+    gen_dir: Annotated[Path, typer.Argument(help="folder of generated queries ('xqg queries generate')")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for the kept queries")],
     corpus: Annotated[Path | None, typer.Option(help="the corpus the queries were generated from")] = None,
     index_dir: Annotated[Path | None, typer.Option("--index", help="search this index instead")] = None,

@@ -29,7 +29,8 @@ def experiment(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="override out_dir")] = None,
     langs: Annotated[str | None, typer.Option(help="override langs (comma-separated)")] = None,
     generated: Annotated[
-        Path | None, typer.Option(help="augment experiments: an existing `xqg generate` folder to use")
+        Path | None,
+        typer.Option(help="augment experiments: an existing `xqg queries generate` folder to use"),
     ] = None,
     report_dir: Annotated[
         Path | None, typer.Option(help="augment experiments: also write the report here (e.g. reports/…)")
@@ -106,7 +107,8 @@ def serve(
     index_dir: Annotated[Path, typer.Argument(help="index to serve (usually the xQG-augmented one)")],
     baseline: Annotated[Path | None, typer.Option(help="index to compare rankings with")] = None,
     generated: Annotated[
-        Path | None, typer.Option(help="'xqg generate' folder (default: the one the index was fused with)")
+        Path | None,
+        typer.Option(help="'xqg queries generate' folder (default: the one the index was fused with)"),
     ] = None,
     corpus: Annotated[Path | None, typer.Option(help="passage texts (default: from the manifests)")] = None,
     host: Annotated[str, typer.Option(help="interface; the default is this machine only")] = "127.0.0.1",

@@ -119,7 +119,7 @@ def encode(
 
 def augment(
     passages: Annotated[Path, typer.Argument(help="passage embedding folder ('xqg encode')")],
-    queries: Annotated[Path, typer.Argument(help="generated-query embeddings ('xqg encode-generated')")],
+    queries: Annotated[Path, typer.Argument(help="generated-query embeddings ('xqg queries encode')")],
     out: Annotated[Path, typer.Option("--out", "-o")],
     strategy: Annotated[
         Strategy, typer.Option(help="paper: (1-α)·p + α·Σq; mean: α·mean(q); -norm: unit rows")
