@@ -1,6 +1,7 @@
 """Fine-tune a question generator (Gemma 3 270M with LoRA by default; mT5/T5 the paper's way).
 
-Training runs on ``transformers.Trainer``: :class:`GeneratorTrainer` overrides ``compute_loss``
+Training runs on ``transformers.Trainer``: the ``GeneratorTrainer`` that
+:func:`~xqg.train.generator_trainer.generator_trainer` builds overrides ``compute_loss``
 with :func:`~xqg.train.generator_batch.batch_loss`, which applies the output layer only at the
 positions whose next token is a label. On CPU most of a plain causal-LM step went to that layer
 (Gemma's vocabulary has 262,144 words) at *every* position, although only the question tokens
@@ -534,7 +535,7 @@ def _write_training_json(
         "first_train_loss": train_losses[0] if train_losses else None,
         "val_losses": [{"step": s, "loss": v} for s, v in vals],
         "final_val_loss": vals[-1][1] if vals else None,
-        "trainer": "transformers.Trainer (xqg.train.generator_trainer.GeneratorTrainer)",
+        "trainer": "transformers.Trainer subclass GeneratorTrainer (xqg.train.generator_trainer)",
         "resumed_from": state.get("resumed_from"),
         "data": data_manifest,
         "output": final,
