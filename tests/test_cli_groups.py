@@ -201,6 +201,7 @@ BAD_CHOICES = [
     ("train negatives", "--mine", "splade"),
     ("train distill", "--loss", "kl"),
     ("serve", "--dtype", "int8"),
+    ("benchmark", "--split", "validation"),
     ("analyse mutual-information", "--dataset", "nope"),
     ("analyse misspellings", "--dtype", "float8"),
     ("analyse resource-levels", "--passage-text", "html"),
@@ -258,6 +259,10 @@ def test_the_choices_are_the_settings_and_registries_they_mirror():
     assert args(c.DistillLoss) == _literal(DistillConfig, "loss")
     assert args(c.Strategy) == tuple(FUSIONS)
     assert args(c.Benchmark) == tuple(BENCHMARKS)
+    from xqg.data.benchmarks import xnli, xor_tydi, xquad
+
+    assert args(c.BenchmarkSplit) == xquad.SPLITS
+    assert set(xnli.SPLITS) | set(xor_tydi.XOR_FILES) <= set(args(c.BenchmarkSplit))
     assert args(c.CorpusFormat) == corpus.READ_FORMATS
     assert args(c.QueryFormat) == queries.READ_FORMATS
     assert set(args(c.InputFormat)) == set(corpus.READ_FORMATS) | set(queries.READ_FORMATS)

@@ -42,6 +42,7 @@ SumDtype = Literal["float32", "float16"]
 Strategy = Literal["paper", "mean", "paper-norm", "mean-norm"]
 IndexMetric = Literal["ip", "l2"]
 Benchmark = Literal["xquad", "xor-tydi", "mkqa", "tatoeba", "ntrex", "xnli"]
+BenchmarkSplit = Literal["all", "train", "dev", "test"]  # each builder accepts its own (xor-tydi: dev|train)
 EvalEngine = Literal["numpy", "ranx"]
 TrainMethod = Literal["lora", "full"]
 RetrieverLoss = Literal["mnrl", "cached-mnrl"]

@@ -13,6 +13,7 @@ import typer
 
 from xqg.common_cli import (
     Benchmark,
+    BenchmarkSplit,
     ConfigOpt,
     EncoderDtype,
     EvalEngine,
@@ -238,7 +239,9 @@ def benchmark(
     name: Annotated[Benchmark, typer.Argument(help="which benchmark")],
     out: Annotated[Path, typer.Option("--out", "-o")],
     langs: Annotated[str | None, typer.Option(help="comma-separated languages", show_default="all")] = None,
-    split: Annotated[str | None, typer.Option(help="xquad: all|train|dev|test; xor-tydi: dev|train")] = None,
+    split: Annotated[
+        BenchmarkSplit | None, typer.Option(help="xquad: any; xor-tydi: dev | train; xnli: dev | test")
+    ] = None,
     corpus: Annotated[Path | None, typer.Option(help="xor-tydi: the English corpus to record")] = None,
 ) -> None:
     """Build a benchmark's files (BEIR layout + manifest) from the shared data folder."""
