@@ -269,6 +269,12 @@ def _latin_identifier() -> Any:
     return ident
 
 
+def preload() -> None:
+    """Build the langid identifier now rather than inside the first Latin text's :func:`detect`
+    (a server does it at start, so that no request pays for it)."""
+    _latin_identifier()
+
+
 def detect_latin(text: str) -> str:
     """Which of :data:`LATIN_CANDIDATES` a Latin-script text is in (the rule of the module docstring)."""
     words = _LATIN_WORD.findall(text)

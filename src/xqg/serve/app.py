@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from xqg import __version__
 from xqg.serve.batching import BatcherClosed, MicroBatcher, QueueFull
@@ -175,6 +175,14 @@ class _BodyLimit:
                 arrival.done()
 
 
+def _json_integer(value: Any) -> Any:
+    """What JSON Schema's ``integer`` allows (3 or 3.0), so never ``true`` or ``"3"``, which
+    pydantic's lax mode would take as 1 and 3 (its strict mode would also refuse 3.0)."""
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
 def _first_problem(errors: list[dict[str, Any]]) -> str:
     if not errors:
         return "invalid request"
@@ -195,7 +203,11 @@ def create_app(service: SearchService, settings: ServeSettings | None = None) ->
         StringConstraints(min_length=1, max_length=s.max_query_chars, pattern=r"\S"),
         Field(description=f"the query, 1 to {s.max_query_chars} characters, not only spaces"),
     ]
-    K = Annotated[int, Field(ge=1, le=s.max_k, description=f"hits to return, 1 to {s.max_k}")]
+    K = Annotated[  # the validator after Field: before it, the schema says `le` for `maximum`
+        int,
+        Field(ge=1, le=s.max_k, description=f"hits to return, 1 to {s.max_k}"),
+        BeforeValidator(_json_integer),
+    ]
     Lang = Annotated[
         str | None,
         Field(pattern=LANG_PATTERN, description="the query's language if known (else it is detected)"),
@@ -221,6 +233,9 @@ def create_app(service: SearchService, settings: ServeSettings | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
+        from xqg.generate.langcheck import preload
+
+        preload()  # langid's model (1-5 s) loads at start, not in the first Latin query's request
         yield
         batcher.close(timeout=s.shutdown_timeout_s)
 
