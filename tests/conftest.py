@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,32 @@ def tiny_encoder_config(tiny_model_dir: Path):
     from xqg.config import EncoderConfig
 
     return EncoderConfig(model=str(tiny_model_dir), batch_size=4, device="cpu")
+
+
+def run_xqg(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``xqg ARGS`` in this process, through the installed command's own entry point
+    (``xqg.cli.main``: the same parsing, ``error:`` lines and exit statuses), with its output
+    captured: a subprocess per call would pay an interpreter and a torch import (≈4 CPU-s) each.
+    ``env`` is set for the call only; the environment is restored afterwards."""
+    import contextlib
+    import io
+    import os
+    import sys
+
+    from xqg.cli import main
+
+    out, err, saved_env, saved_argv = io.StringIO(), io.StringIO(), dict(os.environ), sys.argv
+    os.environ.update({"XQG_PROGRESS": "0", **(env or {})})
+    sys.argv = ["xqg", *args]
+    code: int | str | None = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+    code = 0 if code is None else code if isinstance(code, int) else 1
+    return subprocess.CompletedProcess(["xqg", *args], code, out.getvalue(), err.getvalue())

@@ -140,11 +140,11 @@ def test_fused_folder_indexes_and_searches(tmp_path, folders):
 
 
 def test_cli_generated_queries_to_fused_index(tmp_path, tiny_model_dir):
-    """generation folder → xqg encode-generated (query side, like the passages) → xqg augment → index."""
+    """generation folder → xqg encode-generated (query side, like the passages) → xqg augment → index
+    (the commands run in this process through the CLI's entry point: tests.conftest.run_xqg)."""
     import json
-    import subprocess
-    import sys
 
+    from tests.conftest import run_xqg
     from xqg.generate.store import write_shard
     from xqg.io import write_manifest
     from xqg.types import GeneratedQuery
@@ -159,8 +159,7 @@ def test_cli_generated_queries_to_fused_index(tmp_path, tiny_model_dir):
     write_manifest(gen, stage="generate", config={}, counts={"rows": 12})
 
     def xqg(*args):
-        res = subprocess.run([sys.executable, "-m", "xqg", *args], capture_output=True, text=True,
-                             env={**__import__("os").environ, "XQG_PROGRESS": "0"})  # fmt: skip
+        res = run_xqg(*args)
         assert res.returncode == 0, res.stderr
         return res.stdout
 
@@ -186,7 +185,7 @@ def test_cli_generated_queries_to_fused_index(tmp_path, tiny_model_dir):
     # 3 passages × 2 languages; no generated query is cut at 32 tokens
     assert counts == {"rows": 6, "shards": 1, "reused_shards": 0, "queries": 12, "truncated": 0}
     cmd = ["augment", str(tmp_path / "p"), str(tmp_path / "qs"), "--out", str(tmp_path / "as"), "--n", "1"]
-    res = subprocess.run([sys.executable, "-m", "xqg", *cmd], capture_output=True, text=True)
+    res = run_xqg(*cmd)
     assert res.returncode == 2 and "the first 1 cannot be selected" in res.stderr
     xqg("augment", str(tmp_path / "p"), str(tmp_path / "qs"), "--out", str(tmp_path / "as"), "--langs", "ko")
     xqg("augment", str(tmp_path / "p"), str(tmp_path / "q"), "--out", str(tmp_path / "a2"), "--langs", "ko")
