@@ -310,13 +310,26 @@ def test_every_settings_key_of_every_command_exists():
 
 
 def test_config_is_on_every_command():
-    positional = {"experiment", "grid", "xnli run", "xnli premises"}  # the experiment file is the argument
     for name, cmd in _commands().items():
-        (config,) = [p for p in cmd.params if p.name == "config"]
-        kind = "argument" if name in positional else "option"
-        assert config.param_type_name == kind, name
-        if kind == "option":
-            assert config.opts == ["--config", "-c"] or set(config.opts) == {"--config", "-c"}, name
+        options = [p for p in cmd.params if p.param_type_name == "option" and "--config" in p.opts]
+        assert len(options) == 1 and "-c" in options[0].opts, name
+
+
+def test_the_experiment_file_is_the_argument_or_config(good, tmp_path):
+    missing = tmp_path / "nothere.yaml"
+    res = runner.invoke(app, ["experiment", "--config", str(missing)])
+    assert res.exit_code == 2 and res.output == f"error: --config {missing}: no such file\n"
+    res = runner.invoke(app, ["experiment"])
+    assert res.exit_code == 2 and "give the experiment file" in res.output
+    other = tmp_path / "other.yaml"
+    other.write_text("name: x\n")
+    for argv in (
+        ["experiment", str(good["config"])],
+        ["grid", str(good["config"])],
+        ["xnli", "run", "a.yaml"],
+    ):
+        res = runner.invoke(app, [*argv, "--config", str(other)])
+        assert res.exit_code == 2 and "given twice" in res.output, res.output
 
 
 def _capture_augment(monkeypatch) -> list[dict]:

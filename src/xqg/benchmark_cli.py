@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from xqg.common_cli import ExperimentFileOpt, experiment_file
+
 app = typer.Typer(
     help="XNLI as a cross-lingual retrieval benchmark: baselines, distillation, xQG (issue 15).",
     no_args_is_help=True,
@@ -39,6 +41,7 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", "--out-dir", help="o
 @app.command()
 def run(
     config: ConfigArg = "xnli-grid",
+    config_file: ExperimentFileOpt = None,
     report_dir: Annotated[Path | None, typer.Option(help="where the report goes (e.g. reports/xnli)")] = None,
     out_dir: OutOpt = None,
     generated: Annotated[Path | None, typer.Option(help="override the file's generation folder")] = None,
@@ -48,6 +51,7 @@ def run(
     with xQG} on test with fusion chosen on dev; xQG cells are pending until generation has finished."""
     from xqg.experiments.xnli import run_xnli_experiment
 
+    config = experiment_file(config, config_file, "xnli-grid")
     cfg = _config(config, out_dir, generated)
     command = "xqg xnli run " + shlex.join(sys.argv[3:]) if len(sys.argv) > 3 else f"xqg xnli run {config}"
     res = run_xnli_experiment(
@@ -61,10 +65,11 @@ def run(
 @app.command()
 def premises(
     config: ConfigArg = "xnli-grid",
+    config_file: ExperimentFileOpt = None,
     out_dir: OutOpt = None,
 ) -> None:
     """Write ``premises.jsonl`` (the 2,500 English dev and test premises) for ``xqg queries generate``."""
     from xqg.experiments.xnli import write_premises
 
-    cfg = _config(config, out_dir, None)
+    cfg = _config(experiment_file(config, config_file, "xnli-grid"), out_dir, None)
     typer.echo(str(write_premises(Path(cfg.out_dir))))

@@ -11,8 +11,8 @@ Commands: the stages ``encode``, ``index``, ``search``, ``evaluate``, ``augment`
 - **--config FILE** on every command. Where a command's flags are settings (encode, index, search,
   demo, queries generate, the three trainings) the file holds those settings and ``--help`` shows each
   flag's default with its key (``[default: 5, from generator.n]``). Elsewhere the file's keys are the
-  command's option names (``alpha: 0.5``). Flags on the command line win. experiment, grid and
-  ``xnli`` take their experiment file as the argument instead.
+  command's option names (``alpha: 0.5``). Flags on the command line win. For experiment, grid and
+  ``xnli`` it is their experiment file, which they also take as their argument.
 - **Old names** stay for one release, hidden from ``--help``: the flat commands of before the groups
   (:data:`COMMAND_ALIASES`; they print a one-line note) and old option spellings
   (:data:`OLD_SPELLINGS`), which reach the same parameter.
@@ -67,7 +67,13 @@ PATH_KINDS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "train retriever": {"out": "out-dir", "data": "file", **_CONFIG},
     "train distill": {"out": "out-dir", **_CONFIG},
     "train negatives": {"out": "out-file", "data": "file", "corpus": "file", **_CONFIG},
-    "experiment": {"config": "config-or-name", "out": "out-dir", "generated": "dir", "report_dir": "out-dir"},
+    "experiment": {
+        "config": "config-or-name",
+        "config_file": "config-or-name",
+        "out": "out-dir",
+        "generated": "dir",
+        "report_dir": "out-dir",
+    },
     "demo": {"out": "out-dir", "generated": "dir", **_CONFIG},
     "serve": {"index_dir": "dir", "baseline": "dir", "generated": "dir", "corpus": "file", **_CONFIG},
     "grid": {"report_dir": "out-dir", "out_dir": "out-dir"},

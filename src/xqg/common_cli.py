@@ -67,6 +67,9 @@ RayAddressOpt = Annotated[
     str | None, typer.Option(help="--executor ray: cluster to join, e.g. ray://head:10001 (default: local)")
 ]
 WorkersOpt = Annotated[int | None, typer.Option(help="--executor ray: actors (default: one per GPU or CPU)")]
+ExperimentFileOpt = Annotated[
+    str | None, typer.Option("--config", "-c", help="the experiment file, as the argument takes it")
+]
 Bf16Opt = Annotated[
     bool | None, typer.Option("--bf16/--no-bf16", hidden=True, help="old spelling of --dtype")
 ]
@@ -76,6 +79,16 @@ def fail(msg: str) -> None:
     """One ``error:`` line and exit status 2."""
     typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
+
+
+def experiment_file(argument: Any, option: Any, default: Any = None) -> Any:
+    """The experiment file of experiment, grid and xnli: their argument, or the same file as ``--config``."""
+    if option is not None and argument not in (None, default) and str(option) != str(argument):
+        fail(f"the experiment file is given twice ({argument} and --config {option}); give one")
+    chosen = option if option is not None else argument
+    if chosen is None:
+        fail("give the experiment file: as the argument or as --config FILE")
+    return chosen
 
 
 def split_list(value: str | None) -> list[str] | None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from xqg.common_cli import ConfigOpt, EncoderDtype, fail, split_list
+from xqg.common_cli import ConfigOpt, EncoderDtype, ExperimentFileOpt, experiment_file, fail, split_list
 from xqg.errors import XqgError
 
 
@@ -24,8 +24,12 @@ def _print_result(result: Any) -> None:
 
 def experiment(
     config: Annotated[
-        Path, typer.Argument(help="YAML/TOML experiment file, or a packaged one: xquad-baseline, xquad-xqg")
-    ],
+        Path | None,
+        typer.Argument(help="YAML/TOML experiment file, or a packaged one: xquad-baseline, xquad-xqg"),
+    ] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", "-c", help="the experiment file, as the argument takes it")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="override out_dir")] = None,
     langs: Annotated[str | None, typer.Option(help="override langs (comma-separated)")] = None,
     generated: Annotated[
@@ -48,6 +52,7 @@ def experiment(
         "langs": split_list(langs),
         "augment.generated": str(generated) if generated else None,
     }
+    config = experiment_file(config, config_file)
     exp = load_experiment(packaged_config(config), {k: v for k, v in overrides.items() if v is not None})
     if exp.augment is None:
         if generated or report_dir:
@@ -146,6 +151,7 @@ def serve(
 
 def grid(
     config: Annotated[str, typer.Argument(help="grid file or packaged name (xquad-grid)")] = "xquad-grid",
+    config_file: ExperimentFileOpt = None,
     report_dir: Annotated[Path | None, typer.Option(help="where results.md/json and PNGs go")] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", "--out-dir", help="override the file's out_dir")
@@ -162,6 +168,7 @@ def grid(
     per language, with significance against the untrained baseline."""
     from xqg.experiments.grid import load_grid_config, run_grid
 
+    config = experiment_file(config, config_file, "xquad-grid")
     cfg = load_grid_config(config)
     if out_dir is not None:
         cfg = cfg.model_copy(update={"out_dir": str(out_dir)})
