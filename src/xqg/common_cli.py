@@ -64,9 +64,12 @@ ExecutorOpt = Annotated[
     Executor, typer.Option("--executor", "--backend", help="where shards are computed (ray: an actor pool)")
 ]
 RayAddressOpt = Annotated[
-    str | None, typer.Option(help="--executor ray: cluster to join, e.g. ray://head:10001 (default: local)")
+    str | None,
+    typer.Option(help="--executor ray: cluster to join, e.g. ray://head:10001", show_default="a local one"),
 ]
-WorkersOpt = Annotated[int | None, typer.Option(help="--executor ray: actors (default: one per GPU or CPU)")]
+WorkersOpt = Annotated[
+    int | None, typer.Option(help="--executor ray: actors", show_default="one per GPU or CPU")
+]
 ExperimentFileOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="the experiment file, as the argument takes it")
 ]

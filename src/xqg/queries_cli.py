@@ -137,7 +137,9 @@ def encode_generated(
     like: Annotated[Path, typer.Option(help="passage embedding folder whose encoder to use (same model)")],
     max_length: Annotated[int, typer.Option(help="query max tokens (the paper: 32)")] = 32,
     langs: Annotated[str | None, typer.Option(help="only these languages", show_default="all")] = None,
-    n: Annotated[int | None, typer.Option(help="only the first n samples per language")] = None,
+    n: Annotated[
+        int | None, typer.Option(help="only the first n samples per language", show_default="all")
+    ] = None,
     shard_size: Annotated[int, typer.Option()] = 50_000,
     overwrite: Annotated[bool, typer.Option()] = False,
     storage: Annotated[
@@ -191,13 +193,17 @@ def generate_report(
     corpus: Annotated[Path | None, typer.Option(help="the corpus the queries were generated from")] = None,
     index_dir: Annotated[Path | None, typer.Option("--index", help="search this index instead")] = None,
     model: ModelOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="default: GEN_DIR/quality")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="report folder", show_default="GEN_DIR/quality")
+    ] = None,
     round_trip_depth: Annotated[
         int, typer.Option("--round-trip-depth", "--depth", help="round trip: own passage within this rank")
     ] = 10,
     round_trip: Annotated[bool, typer.Option("--round-trip/--no-round-trip")] = True,
     langs: Annotated[str | None, typer.Option(help="comma-separated languages", show_default="all")] = None,
-    n: Annotated[int | None, typer.Option(help="only the first n samples per passage")] = None,
+    n: Annotated[
+        int | None, typer.Option(help="only the first n samples per passage", show_default="all")
+    ] = None,
 ) -> None:
     """Per-language quality of generated queries: language, duplicates, distinct-n, length, round trip."""
     from xqg.generate.quality import quality_report

@@ -86,7 +86,7 @@ def demo(
     ] = False,
     generated: Annotated[
         Path | None,
-        typer.Option(help="--serve: generated queries (default: reports/generated/xquad-gemma-lora)"),
+        typer.Option(help="--serve: generated queries", show_default="reports/generated/xquad-gemma-lora"),
     ] = None,
     host: Annotated[str, typer.Option(help="--serve: interface (default: this machine only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="--serve: TCP port")] = 8000,
@@ -113,9 +113,11 @@ def serve(
     baseline: Annotated[Path | None, typer.Option(help="index to compare rankings with")] = None,
     generated: Annotated[
         Path | None,
-        typer.Option(help="'xqg queries generate' folder (default: the one the index was fused with)"),
+        typer.Option(help="'xqg queries generate' folder", show_default="the one the index was fused with"),
     ] = None,
-    corpus: Annotated[Path | None, typer.Option(help="passage texts (default: from the manifests)")] = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help="passage texts", show_default="from the manifests")
+    ] = None,
     host: Annotated[str, typer.Option(help="interface; the default is this machine only")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     cors_origin: Annotated[

@@ -129,7 +129,9 @@ def augment(
     langs: Annotated[
         str | None, typer.Option(help="only queries in these languages", show_default="all")
     ] = None,
-    n: Annotated[int | None, typer.Option(help="only the first n samples per language")] = None,
+    n: Annotated[
+        int | None, typer.Option(help="only the first n samples per language", show_default="all")
+    ] = None,
     require_all: Annotated[bool, typer.Option(help="every passage must have queries")] = False,
 ) -> None:
     """Fuse passage vectors with their generated queries' vectors: (1-α)·p + α·Σq (the paper)."""
@@ -167,9 +169,11 @@ def index(
     estimate: Annotated[
         bool, typer.Option("--estimate", help="print the memory and disk the index needs; build nothing")
     ] = False,
-    rows: Annotated[int | None, typer.Option(help="--estimate: corpus size (default: the folder's)")] = None,
+    rows: Annotated[
+        int | None, typer.Option(help="--estimate: corpus size", show_default="the folder's")
+    ] = None,
     dim: Annotated[
-        int | None, typer.Option(help="--estimate: vector dimension (default: the folder's)")
+        int | None, typer.Option(help="--estimate: vector dimension", show_default="the folder's")
     ] = None,
     shard_rows: Annotated[int | None, typer.Option(help="--estimate: vectors per embedding shard")] = None,
 ) -> None:
