@@ -275,7 +275,7 @@ def body(summary: dict[str, Any]) -> str:
             "",
             "Tatoeba: top-1 on the held-out (odd) lines, mean over the 14 languages, query side.",
             "",
-            "## Wall time here (2 shared CPU cores, nice 15, 1 thread, beside another job)",
+            "## Wall time of this run here (2 CPU cores shared with other jobs; cached steps take seconds)",
             "",
             seconds_table(summary),
         ]
