@@ -24,6 +24,9 @@ top-1 is the gold paragraph (``ip_hit``), i.e. the recall@1 the system's flat IP
 Systems are compared on the same questions with a paired test on the per-question margin
 (:mod:`xqg.evaluate.significance`: t-test, sign-flip permutation test and bootstrap CI per
 language; the macro-averaged version over languages for the overall Δ).
+
+Why ~640 lines: compute and render of one analysis plus the render-only path, kept together
+because render reads compute's data layout; the shared helpers are in ``common.py``.
 """
 
 from __future__ import annotations

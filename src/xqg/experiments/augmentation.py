@@ -28,6 +28,9 @@ languages, all n samples), ``tuned`` (strategy and α from dev), and the variant
 Grids and curves score in memory (exact inner product over 240 passages, ties by corpus row as
 :class:`~xqg.search.Searcher`); the three headline systems are also built as ``xqg augment`` →
 ``xqg index`` folders and searched with FAISS, and the two paths are compared in the report.
+
+Why ~620 lines: the stages, the system specs and their scoring share the encoded vectors of
+one run; the report's rendering is in ``report.py`` and the lever study in ``levers.py``.
 """
 
 from __future__ import annotations

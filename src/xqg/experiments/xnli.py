@@ -17,6 +17,10 @@ The distillation recipe is fixed in the config before any test number is seen.
 Scoring reuses :mod:`xqg.experiments.augmentation` (corpus/split vectors, the fusion grid and
 ``tune``); metrics come from gold ranks (each query has one relevant premise) and tables and
 paired permutation tests from :class:`~xqg.evaluate.tables.LanguageTable`.
+
+Why ~620 lines: the stages of one experiment (benchmark, premises, distillation, generation,
+encoding, tuning, scoring) share one config and one folder layout; the report's rendering is
+in ``xnli_report.py``.
 """
 
 from __future__ import annotations

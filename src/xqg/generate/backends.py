@@ -27,6 +27,10 @@ Determinism: a call's output depends only on its items, ``n``, ``seed`` and the 
 on what ran before in the process — because batches are formed deterministically and each batch
 draws from a generator seeded with :func:`derive_seed` ``(seed, batch index)``. That is what lets
 a resumed run equal an uninterrupted one.
+
+Why one module of ~700 lines: both backends share the front half (prompts, truncation,
+batching, seeds) and the causal sampler's decode loop, top-k and shared-prefix state are one
+unit that the throughput bench times as a whole; ``load_generator`` lives in ``engines.py``.
 """
 
 from __future__ import annotations
