@@ -707,12 +707,17 @@ _TRAINING = ("datasets", "transformers.trainer", "matplotlib.pyplot")
 _ST_TRAINING = (*_TRAINING, "sentence_transformers.sentence_transformer.trainer", "xqg.train.retriever")
 _BERT = ("transformers.models.bert.modeling_bert", "xqg.encode")
 PRELOAD: dict[str, tuple[str, ...]] = {
-    "generate": ("xqg.generate.run", "transformers.models.gemma3.modeling_gemma3", "tests.test_generate"),
+    "generate": (
+        "pyarrow.parquet",
+        "xqg.generate.run",
+        "transformers.models.gemma3.modeling_gemma3",
+        "tests.test_generate",
+    ),
     "encode": _BERT,
-    "encode-generated": _BERT,
+    "encode-generated": ("pyarrow.parquet", *_BERT),
     "augment": ("xqg.augment",),
-    "index": ("xqg.index",),
-    "search": (*_BERT, "xqg.search"),
+    "index": ("faiss", "xqg.index"),
+    "search": ("faiss", *_BERT, "xqg.search"),
     "train-retriever": (*_BERT, *_ST_TRAINING, "tests.conftest"),
     "distill": (*_BERT, *_ST_TRAINING, "xqg.train.distill", "tests.conftest"),
     "train-generator": (
@@ -778,10 +783,7 @@ def run_campaign(
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import faiss  # noqa: F401 - imported before forking, so a point does not pay for it
-    import pyarrow.parquet  # noqa: F401
-    import sentence_transformers  # noqa: F401
-    import torch
+    import torch  # imported before forking, so a point does not pay for it (more: _preload)
     import transformers  # noqa: F401
 
     import xqg.cli  # noqa: F401
