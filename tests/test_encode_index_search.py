@@ -87,10 +87,10 @@ def test_kill_9_mid_encode_then_rerun_equals_uninterrupted(tmp_path, tiny_model_
     """A real SIGKILL in the middle of `xqg encode`; the rerun must give byte-identical shards."""
     corpus = tmp_path / "corpus.jsonl"
     with corpus.open("w", encoding="utf-8") as fh:
-        for p in synthetic_corpus(6000, seed=1):
+        for p in synthetic_corpus(3000, seed=1):  # 20 shards of 150
             fh.write(json.dumps({"_id": p.id, "title": "", "text": p.text}) + "\n")
     args = [sys.executable, "-m", "xqg", "encode", str(corpus), "--model", str(tiny_model_dir),
-            "--shard-size", "300", "--batch-size", "16", "--device", "cpu"]  # fmt: skip
+            "--shard-size", "150", "--batch-size", "16", "--device", "cpu"]  # fmt: skip
     env = {**os.environ, "XQG_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     crashed = tmp_path / "crashed"
     proc = subprocess.Popen([*args, "--out", str(crashed)], env=env)

@@ -326,8 +326,9 @@ def test_refuses_a_folder_made_with_other_settings(tmp_path, causal_gen, causal_
 
 
 def test_kill_9_mid_generate_then_rerun_equals_uninterrupted(tmp_path, causal_dir):
-    """A real SIGKILL in the middle of `xqg generate`; the rerun's table equals an uninterrupted run."""
-    passages = _passages(120)
+    """A real SIGKILL in the middle of `xqg generate`; the rerun's table equals an uninterrupted run.
+    48 passages: 24 shards per language, so the kill still lands with most of the last language to go."""
+    passages = _passages(48)
     corpus = tmp_path / "corpus.jsonl"
     with corpus.open("w", encoding="utf-8") as fh:
         for p in passages:
@@ -347,7 +348,7 @@ def test_kill_9_mid_generate_then_rerun_equals_uninterrupted(tmp_path, causal_di
     proc.wait()
     assert not (crashed / "manifest.json").exists()
     done_before = len(list(crashed.glob(f"queries-{LANGS[-1]}-*.json")))
-    assert 1 <= done_before < 60
+    assert 1 <= done_before < 24
     rerun = subprocess.run(
         [*args, "--out", str(crashed)], env=env, capture_output=True, text=True, check=True
     )
@@ -359,7 +360,7 @@ def test_kill_9_mid_generate_then_rerun_equals_uninterrupted(tmp_path, causal_di
     )
     clean_rows, crashed_rows = _sorted_rows(tmp_path / "clean"), _sorted_rows(crashed)
     assert crashed_rows == clean_rows
-    assert len({r[:3] for r in crashed_rows}) == len(crashed_rows) == 120 * 3 * 3
+    assert len({r[:3] for r in crashed_rows}) == len(crashed_rows) == 48 * 3 * 3
     assert not list(crashed.glob(".*.tmp"))
 
 
