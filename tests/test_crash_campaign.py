@@ -1,7 +1,8 @@
 """The crash campaign (scripts/crash_campaign.py), reduced: 3 SIGKILL points per long stage, each
 rerun must equal an uninterrupted run (bytes; trained weights within 1e-6) with no row lost or
-duplicated and no manifest on an unfinished folder. About 2-3 minutes on 2 cores, so `slow`;
-the full campaign (20 points per stage) and its figures: docs/reliability.md."""
+duplicated and no manifest on an unfinished folder. About 37 CPU-s (two points at a time: 80 s
+on the shared 2 cores at load 4.5), so `slow`; the full campaign (20 points per stage) and its
+figures: docs/reliability.md."""
 
 from __future__ import annotations
 
