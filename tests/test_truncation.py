@@ -87,6 +87,23 @@ def test_encode_and_search_record_the_counts(tiny, tmp_path):
     rm = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert rm["truncation"]["by_lang"]["ur"] == {"texts": 1, "truncated": 0, "share": 0.0}
 
+    # `xqg search --max-length`: the query length recorded with the index can be overridden; the
+    # long query then fits, nothing is cut, the ranking changes only where a text was cut, and the
+    # run's manifest records the length used
+    from xqg.config import SearchConfig
+
+    n = _n_tokens(tiny, long)
+    cfg = SearchConfig(query_max_length=n, depth=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncationWarning)  # nothing is cut any more
+        longer = search_queries(tmp_path / "ix", qs, config=cfg, out_dir=tmp_path / "run2",
+                                show_progress=False)  # fmt: skip
+    rm2 = json.loads((tmp_path / "run2" / "manifest.json").read_text())
+    assert rm2["config"]["encoder"]["query_max_length"] == n and rm2["truncation"]["max_length"] == n
+    assert rm2["truncation"]["by_lang"]["sw"]["truncated"] == 0
+    short = search_queries(tmp_path / "ix", qs[1:], config=SearchConfig(depth=3), show_progress=False)
+    assert [d for d, _ in longer["q1"]] == [d for d, _ in short["q1"]]  # an uncut query: the same hits
+
 
 def test_encoders_without_a_tokenizer_are_not_counted(tmp_path):
     from xqg.config import EncoderConfig

@@ -137,6 +137,10 @@ class SearchConfig(_Strict):
     mmap: bool = Field(
         False, description="memory-map index files (flat codes, IVF lists) instead of reading them"
     )
+    query_max_length: int | None = Field(
+        None, ge=1, le=8192,
+        description="query tokens; None = the length recorded with the index's encoder",
+    )  # fmt: skip
 
 
 class EvalConfig(_Strict):

@@ -250,19 +250,23 @@ def search_queries(
 ) -> Run:
     """Encode ``queries`` with the index's encoder settings, search, and optionally write the run.
 
-    With ``out_dir``: ``run.trec`` (TREC format), ``run.jsonl`` (ranked docids + scores per query)
-    and a manifest are written there. Queries cut at the query max length are counted per
-    language (the manifest's ``truncation``) and warned about past
-    :data:`~xqg.models.encoder.TRUNCATION_WARN_SHARE` of a language.
+    ``config.query_max_length`` overrides the query length recorded with the index (the manifest
+    records the encoder settings actually used). With ``out_dir``: ``run.trec`` (TREC format),
+    ``run.jsonl`` (ranked docids + scores per query) and a manifest are written there. Queries
+    cut at the query max length are counted per language (the manifest's ``truncation``) and
+    warned about past :data:`~xqg.models.encoder.TRUNCATION_WARN_SHARE` of a language.
     """
     from xqg.models.encoder import BiEncoder, TruncationCounter
 
     cfg = config or SearchConfig()
     searcher = Searcher(index_dir, params=cfg.params, mmap=cfg.mmap)
+    expected = searcher.encoder_config
+    if cfg.query_max_length is not None:  # the one encoder setting a search may change
+        expected = expected.model_copy(update={"query_max_length": cfg.query_max_length})
     if encoder is None:
-        encoder = BiEncoder(searcher.encoder_config)
+        encoder = BiEncoder(expected)
     else:
-        check_same_encoder(encoder.config, searcher.encoder_config, f"the one that built {index_dir}")
+        check_same_encoder(encoder.config, expected, f"the one that built {index_dir}")
     qids = [q.id for q in queries]
     if len(set(qids)) != len(qids):
         raise XqgError("duplicate query ids in the queries to search")

@@ -48,7 +48,7 @@ ENCODE_KEYS = {
     "shard_size": "shard_size",
 }
 INDEX_KEYS = {"factory": "index.factory", "metric": "index.metric", "per_shard": "index.per_shard"}
-SEARCH_KEYS = {"depth": "search.depth", "params": "search.params"}
+SEARCH_KEYS = {"depth": "search.depth", "params": "search.params", "max_length": "search.query_max_length"}
 DEFAULT_METRICS = ("mrr@10", "recall@1", "recall@5", "recall@10", "recall@100", "ndcg@10")
 
 
@@ -228,6 +228,9 @@ def search(
         str | None, typer.Option(help="faiss search parameters: 'efSearch=128' (HNSW), 'nprobe=32' (IVF)")
     ] = None,
     fmt: Annotated[QueryFormat, typer.Option("--format", help="queries format")] = "auto",
+    max_length: Annotated[
+        int | None, typer.Option(help="query tokens, overriding the length recorded with the index")
+    ] = None,
 ) -> None:
     """Search an index with queries encoded by the index's own encoder settings."""
     from xqg.data.queries import read_queries
