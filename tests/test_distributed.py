@@ -39,6 +39,7 @@ def _records(n):
     return [(f"d{i:03d}", f"passage number {i} about topic {i % 7} " * (1 + i % 5)) for i in range(n)]
 
 
+@pytest.mark.slow  # starts a local Ray cluster (~15 s); the Ray path of generate is slow too
 def test_ray_encode_gives_the_local_shards_and_resumes(tmp_path, tiny_encoder_config, local_ray):
     cfg = tiny_encoder_config.model_copy(update={"threads": 1})
     recs = _records(45)

@@ -83,6 +83,7 @@ def test_duplicate_ids_are_an_error(tmp_path, tiny_encoder_config):
         )
 
 
+@pytest.mark.slow  # ~23 s of subprocesses; the fast subset keeps test_one_kill_of_encode_resumes_identically
 def test_kill_9_mid_encode_then_rerun_equals_uninterrupted(tmp_path, tiny_model_dir):
     """A real SIGKILL in the middle of `xqg encode`; the rerun must give byte-identical shards."""
     corpus = tmp_path / "corpus.jsonl"

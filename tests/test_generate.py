@@ -294,6 +294,7 @@ def test_rerun_reuses_intact_shards_and_redoes_a_damaged_one(tmp_path, causal_ge
     assert m["counts"]["shards"] == 2 and not (out / store.shard_name("ar", 2)).exists()
 
 
+@pytest.mark.slow  # starts a local Ray cluster (~12 s)
 def test_ray_backend_writes_the_local_shards_byte_for_byte(tmp_path, causal_gen):
     ray = pytest.importorskip("ray")
     from xqg.distributed import RayOptions
@@ -325,6 +326,7 @@ def test_refuses_a_folder_made_with_other_settings(tmp_path, causal_gen, causal_
     assert m["counts"]["queries"] == 2 * 3 * 2 and store.read_table(out).num_rows == 12
 
 
+@pytest.mark.slow  # ~17 s of subprocesses; the crash campaign kills generate 3 more times
 def test_kill_9_mid_generate_then_rerun_equals_uninterrupted(tmp_path, causal_dir):
     """A real SIGKILL in the middle of `xqg generate`; the rerun's table equals an uninterrupted run.
     48 passages: 24 shards per language, so the kill still lands with most of the last language to go."""
