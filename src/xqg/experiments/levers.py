@@ -391,10 +391,17 @@ def _generator_summary(gcfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_extra(
-    cfg: ExperimentConfig, folder: Path, out: Path, name: str, *, show_progress: bool = True
+    cfg: ExperimentConfig,
+    folder: Path,
+    out: Path,
+    name: str,
+    *,
+    parent_of: Callable[[str], str] | None = sentence_parent,
+    show_progress: bool = True,
 ) -> tuple[CorpusVectors, dict[str, Any]]:
     """Another generation folder over the lever study's corpus (ids ``<id>`` or ``<id>#s<k>``),
-    encoded like the main one; its vectors and its generator settings."""
+    encoded like the main one into ``out/generated-emb-<name>``; its vectors and its generator
+    settings. ``parent_of=None`` keeps the folder's own sample numbers."""
     from xqg.encode import encode_generated_queries
     from xqg.generate import store
     from xqg.io import read_manifest
@@ -406,7 +413,7 @@ def load_extra(
     enc = BiEncoder(cfg.encoder).with_settings(query_max_length=a.query_max_length)
     emb = out / f"generated-emb-{name}"
     encode_generated_queries(folder, emb, encoder=enc, show_progress=show_progress)
-    return _load_corpus_vectors(out / "embeddings", emb, parent_of=sentence_parent), gcfg
+    return _load_corpus_vectors(out / "embeddings", emb, parent_of=parent_of), gcfg
 
 
 def _group_of(split: SplitVectors) -> np.ndarray:
@@ -529,18 +536,12 @@ def run_levers(
         r.update(table_summary(tables[r["system"]], metric))
     round_trip: dict[str, Any] = {}
     if compare_generated is not None:
-        from xqg.encode import encode_generated_queries
-        from xqg.models.encoder import BiEncoder
-
-        enc = BiEncoder(cfg.encoder).with_settings(query_max_length=a.query_max_length)
-        encode_generated_queries(
-            compare_generated, out / "generated-emb-compare", encoder=enc, show_progress=False
-        )
-        old_cv = _load_corpus_vectors(out / "embeddings", out / "generated-emb-compare")
+        old = Path(compare_generated)
+        old_cv, _ = load_extra(cfg, old, out, "compare", parent_of=None, show_progress=False)
         rows_test = set(test.gold.tolist())
         round_trip = {
             "paragraphs": len(rows_test),
-            "old": {"folder": Path(compare_generated).name, **round_trip_by_lang(old_cv, rows_test)},
+            "old": {"folder": old.name, **round_trip_by_lang(old_cv, rows_test)},
             "new n=5": round_trip_by_lang(cv, rows_test, 5),
             "new n=10": round_trip_by_lang(cv, rows_test, 10),
         }
