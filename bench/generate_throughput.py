@@ -7,8 +7,10 @@ non-blank token), in one process, one after the other:
 * **llama.cpp** — ``generator.engine: llama.cpp`` (the shipped Q4_K_M GGUF, the LoRA adapter as a
   GGUF adapter, one prefill per passage shared by all its languages and samples in the unified
   KV cache; xqg's own sampler on the returned logits);
-* **transformers** — ``generator.engine: transformers``, the path ``xqg generate`` took before
-  (xqg's shared-prefill sampling loop over the float32 dequantised weights);
+* **transformers** — ``generator.engine: transformers``, what ``xqg generate`` runs by default:
+  xqg's shared-prefix sampling loop with continuous batching (``refill``: rows that finish are
+  replaced by the next passages' rows, ``xqg.generate.refill``); ``transformers:batch`` is the same
+  loop with each batch run to its longest query (``refill: false``, the loop before refill);
 * **naive** — one ``model.generate`` call per query (the reference code's shape), on the first
   ``--naive-items`` items only (it is ~10× slower; its rate is what is compared).
 
@@ -47,12 +49,15 @@ XQUAD_TARGETS = "ar,de,el,es,hi,ro,ru,th,tr,vi,zh"
 
 
 def _config(args: argparse.Namespace, engine: str, langs: list[str], n: int):  # noqa: ANN202
+    """``engine`` may end in ``:batch``: that engine without continuous batching (``refill: false``)."""
     from xqg.config import GeneratorConfig
 
+    engine, _, variant = engine.partition(":")
     return GeneratorConfig(
         model=args.model,
         adapter=args.adapter,
         engine=engine,
+        refill=variant != "batch",
         langs=langs,
         n=n,
         top_k=args.top_k,
@@ -146,7 +151,7 @@ def throughput(args: argparse.Namespace) -> None:
             dt, cpu = time.perf_counter() - t0, time.process_time() - c0
             results[engine] = (dt, cpu, read_table(tmp)["text"].to_pylist())
         print(f"  {engine}: load {load:.1f} s, generate {dt:.1f} s", flush=True)
-        if engine == "transformers":
+        if engine.startswith("transformers"):
             hf_gen = gen
         else:
             del gen
@@ -192,7 +197,7 @@ def throughput(args: argparse.Namespace) -> None:
         )
     rate = {k: len(v[2]) / v[0] for k, v in results.items()}
     cpu_rate = {k: len(v[2]) / v[1] for k, v in results.items()}
-    refs = [r for r in results if r.startswith("baseline")] + ["transformers", "naive"]
+    refs = [r for r in results if r.startswith("baseline")] + ["transformers:batch", "transformers", "naive"]
     for name in results:
         parts = [
             f"{rate[name] / rate[r]:.1f}x {r} (cpu {cpu_rate[name] / cpu_rate[r]:.1f}x)"
@@ -204,10 +209,11 @@ def throughput(args: argparse.Namespace) -> None:
 
 
 #: The two systems ``--parity`` compares: the transformers path at the defaults it had before
-#: generation v2 (float32, batch 8), and this version's defaults (dtype auto, batch 22, shared prefix).
+#: generation v2 (float32, batch 8), and this version's defaults (dtype auto, 44 prompts' rows
+#: live, shared prefix, continuous batching). Each writes its folder under ``--out``.
 PARITY_SYSTEMS = {
-    "before": {"engine": "transformers", "dtype": "float32", "batch_size": 8},
-    "v2": {"engine": "auto", "dtype": "auto", "batch_size": 22},
+    "before": {"engine": "transformers", "dtype": "float32", "batch_size": 8, "refill": False},
+    "v2-refill": {"engine": "auto", "dtype": "auto", "batch_size": 44, "refill": True},
 }
 
 
@@ -259,7 +265,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="gguf:gemma-3-270m")
     ap.add_argument("--adapter", default="builtin", help="builtin (the shipped LoRA), none, or a folder")
-    ap.add_argument("--engines", default="llama.cpp,transformers")
+    ap.add_argument(
+        "--engines", default="llama.cpp,transformers:batch,transformers",
+        help="comma-separated; transformers:batch = no continuous batching",
+    )  # fmt: skip
     ap.add_argument("--k", type=int, default=4, help="XQuAD English paragraphs (throughput)")
     ap.add_argument("--langs", default=XQUAD_TARGETS)
     ap.add_argument("--n", type=int, default=5, help="queries per paragraph and language")

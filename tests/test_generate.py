@@ -446,6 +446,70 @@ def test_causal_sampler_equals_transformers_generate_greedy(causal_gen, causal_d
         assert qs[0] == text.split("\n", 1)[0].strip()
 
 
+def _more_stops(gen: CausalGenerator, every: int) -> CausalGenerator:
+    """Every ``every``-th token id also ends a query, so that rows end at different steps (the
+    random model would otherwise run every row to ``max_new_tokens``, and no row would refill)."""
+    gen.stop_mask = gen.stop_mask.clone()
+    gen.stop_mask[torch.arange(0, len(gen.stop_mask), every)] = True
+    return gen
+
+
+@pytest.mark.parametrize(("batch_size", "n", "every"), [(6, 2, 5), (4, 3, 7), (9, 1, 4)])
+def test_refill_merges_rows_mid_decode_and_changes_no_greedy_output(causal_dir, batch_size, n, every):
+    """Continuous batching: later passages' rows join live rows of other passages (padded shared
+    prefixes and own columns), and each prompt's greedy query is still the batch loop's — which the
+    test above ties to `model.generate`."""
+    kw: dict[str, Any] = {"do_sample": False, "max_new_tokens": 12, "batch_size": batch_size}
+    refill = _more_stops(load_generator(_cfg(causal_dir, **kw)), every)
+    plain = _more_stops(load_generator(_cfg(causal_dir, refill=False, **kw)), every)
+    items = [(p, lang) for p in _passages(8) for lang in LANGS]
+    ours = refill.generate(items, n=n, seed=0)
+    assert refill.refill_stats["merges"] >= 3  # rows really were admitted into live ones
+    assert refill.refill_stats["units"] == 8
+    assert ours == plain.generate(items, n=n, seed=0)
+    lengths = {len(q) for qs in ours for q in qs}
+    assert len(lengths) > 5  # rows did end at different steps
+
+
+def test_refill_sampling_is_seeded_and_fills_the_cap(causal_dir):
+    gen = _more_stops(load_generator(_cfg(causal_dir, max_new_tokens=12, batch_size=6)), 5)
+    plain = _more_stops(load_generator(_cfg(causal_dir, max_new_tokens=12, batch_size=6, refill=False)), 5)
+    items = [(p, lang) for p in _passages(8) for lang in LANGS]
+    a, b, c = gen.generate(items, 2, 0), gen.generate(items, 2, 0), gen.generate(items, 2, 1)
+    assert a == b and a != c
+    gen.generate(items, 2, 0)
+    stream = gen.refill_stats
+    steps = []
+    step = plain._step
+    plain._step = lambda state, nxt: steps.append(len(nxt)) or step(state, nxt)  # type: ignore[method-assign]
+    plain.generate(items, 2, 0)
+    # the same rows in fewer decode steps, each fuller: finished rows were replaced, not carried
+    assert stream["steps"] < len(steps) + 8  # the batch loop also samples once per batch before stepping
+    assert stream["row_steps"] / stream["steps"] > sum(steps) / len(steps)
+
+
+def test_a_folder_made_before_refill_resumes_with_the_batch_loop(tmp_path, causal_dir):
+    """Folders made before continuous batching (no `refill` in their config) keep their hash, are
+    reused by the new default config, and a damaged shard is remade by the loop that made it."""
+    passages = _passages(4)
+    out = tmp_path / "g"
+    kw: dict[str, Any] = {"shard_size": 2, "show_progress": False}
+    old = _cfg(causal_dir, refill=False)
+    m_old = generate_queries(passages, out, old, **kw)
+    assert "refill" not in json.loads((out / "config.json").read_text())["config"]["generator"]
+    before = _sorted_rows(out)
+    new = _cfg(causal_dir)
+    assert new.refill
+    m = generate_queries(passages, out, new, **kw)
+    assert m["counts"]["reused_shards"] == 2 and m["config_hash"] == m_old["config_hash"]
+    (out / store.shard_name("ar", 1)).write_bytes(b"garbage")
+    m = generate_queries(passages, out, new, **kw)
+    assert m["counts"]["reused_shards"] == 1 and _sorted_rows(out) == before
+    fresh = generate_queries(passages, tmp_path / "new", new, **kw)
+    assert fresh["config_hash"] != m_old["config_hash"]
+    assert json.loads((tmp_path / "new" / "config.json").read_text())["config"]["generator"]["refill"] is True
+
+
 def test_adapter_is_loaded_merged_and_recorded(tmp_path, causal_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM

@@ -98,6 +98,11 @@ class GeneratorConfig(_Strict):
     batch_size: int = Field(
         22, ge=1, description="prompts per batch (each yields n samples); 22 = two passages × 11 languages"
     )
+    refill: bool = Field(
+        True,
+        description="continuous batching: rows that finish are refilled from the next passages "
+        "(causal transformers engine; false: each batch runs to its longest query)",
+    )
     seed: int = 0
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bfloat16 on GPUs and on CPUs with AVX-512 BF16/AMX, else float32"

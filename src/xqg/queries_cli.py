@@ -47,6 +47,7 @@ GENERATE_KEYS = {
     "max_new_tokens": "generator.max_new_tokens",
     "max_input_length": "generator.max_input_length",
     "batch_size": "generator.batch_size",
+    "refill": "generator.refill",
     "seed": "generator.seed",
     "dtype": "generator.dtype",
     "device": "generator.device",
@@ -77,7 +78,15 @@ def generate(
     temperature: Annotated[float | None, typer.Option()] = None,
     max_new_tokens: Annotated[int | None, typer.Option()] = None,
     max_input_length: Annotated[int | None, typer.Option(help="prompt tokens (passage cut first)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="prompts per batch (each gives n queries)")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="prompts per batch (each gives n queries; with refill: live rows / n)")
+    ] = None,
+    refill: Annotated[
+        bool | None,
+        typer.Option(
+            "--refill/--no-refill", help="continuous batching: finished rows refilled from the next passages"
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     dtype: Annotated[GeneratorDtype | None, typer.Option(help="auto: bf16 where native")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:1 | mps")] = None,

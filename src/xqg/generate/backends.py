@@ -36,7 +36,7 @@ unit that the throughput bench times as a whole; ``load_generator`` lives in ``e
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -177,6 +177,14 @@ def _resolve_device(device: str) -> torch.device:
     return resolve_device(device)
 
 
+def ordered_groups(prepared: Sequence[PreparedPrompt]) -> list[list[PreparedPrompt]]:
+    """The prompts of each group (passage), groups ordered by their longest prompt (ties: input order)."""
+    groups: dict[str, list[PreparedPrompt]] = {}
+    for p in prepared:
+        groups.setdefault(p.group, []).append(p)
+    return sorted(groups.values(), key=lambda g: (-max(len(p.ids) for p in g), g[0].index))
+
+
 class HFGenerator:
     """Loads model + tokenizer (+ adapter), builds and truncates prompts, forms seeded batches."""
 
@@ -289,10 +297,7 @@ class HFGenerator:
         share a prefill; passages are ordered by their longest prompt. The order depends only on
         the items, which keeps batch composition — and thus sampling — reproducible.
         """
-        groups: dict[str, list[PreparedPrompt]] = {}
-        for p in prepared:
-            groups.setdefault(p.group, []).append(p)
-        ordered = sorted(groups.values(), key=lambda g: (-max(len(p.ids) for p in g), g[0].index))
+        ordered = ordered_groups(prepared)
         bs = self.config.batch_size
         out: list[list[PreparedPrompt]] = []
         cur: list[PreparedPrompt] = []
@@ -319,13 +324,19 @@ class HFGenerator:
         prepared = self.prepare(items)
         results: list[list[str]] = [[] for _ in items]
         with torch.inference_mode():
-            for b, batch in enumerate(self.batches(prepared)):
-                texts = self._decode_batch(batch, n, derive_seed(seed, b))
+            for batch, texts in self._decode_all(prepared, n, seed):
                 for p, t in zip(batch, texts, strict=True):
                     results[p.index] = t
                 if progress is not None:
                     progress(len(batch))
         return results
+
+    def _decode_all(
+        self, prepared: list[PreparedPrompt], n: int, seed: int
+    ) -> Iterator[tuple[list[PreparedPrompt], list[list[str]]]]:
+        """``(prompts, their n texts each)`` for all of ``prepared``: one seeded batch at a time."""
+        for b, batch in enumerate(self.batches(prepared)):
+            yield batch, self._decode_batch(batch, n, derive_seed(seed, b))
 
     def _decode_batch(self, batch: list[PreparedPrompt], n: int, seed: int) -> list[list[str]]:
         raise NotImplementedError
@@ -536,7 +547,26 @@ class CausalGenerator(HFGenerator):
         from xqg.generate import shared_prefix
 
         self._shared_prefix = self.model is not None and shared_prefix.register(self.model)
-        self._softcap = getattr(getattr(self.model, "config", None), "final_logit_softcapping", None)
+        model_cfg = getattr(self.model, "config", None)
+        self._softcap = getattr(model_cfg, "final_logit_softcapping", None)
+        #: The attention window of sliding layers (None: no sliding layer): refilled rows must stay inside.
+        self.sliding_window: int | None = getattr(model_cfg, "sliding_window", None)
+        self.refill_stats: dict[str, int] = {}
+
+    #: Whether this engine can merge new rows into live ones (``xqg.generate.refill``).
+    can_refill = True
+
+    def _decode_all(
+        self, prepared: list[PreparedPrompt], n: int, seed: int
+    ) -> Iterator[tuple[list[PreparedPrompt], list[list[str]]]]:
+        """Continuous batching (``config.refill``) where the shared-prefix state exists, else batches."""
+        if not (self.config.refill and self.can_refill and self._shared_prefix):
+            yield from super()._decode_all(prepared, n, seed)
+            return
+        from xqg.generate import refill
+
+        work = refill.units(ordered_groups(prepared), self.config.batch_size)
+        yield from refill.decode_stream(self, work, n, derive_seed(seed, 0))
 
     def _parts(self) -> tuple[Any, Any]:
         """The decoder stack and the output layer of the causal LM (Llama/Gemma/Qwen-style)."""
@@ -653,25 +683,29 @@ class CausalGenerator(HFGenerator):
         """First-token logits of every row (each prompt repeated n times) and the decoding state."""
         from xqg.generate import shared_prefix
 
+        shared_prefix.uninstall()  # a prefill never reads another batch's shared prefixes
         logits, mask, cache = self._prefill(batch, n)
-        shared_prefix.uninstall()
+        sp = None
         if self._shared_prefix and self._group_kv:
-            shared_prefix.install(cache, self._group_kv, self._group_of_row, self.config.max_new_tokens)
+            sp = shared_prefix.install(cache, self._group_kv, self._group_of_row, self.config.max_new_tokens)
         self._group_kv = []
-        return logits, (mask, cache)
+        return logits, (mask, cache, sp)
 
     def _select(self, state: Any, keep: torch.Tensor) -> Any:
         """Keep only the live rows ``keep`` of the decoding state."""
-        mask, cache = state
+        mask, cache, sp = state
         cache.batch_select_indices(keep)
-        return mask[keep], cache
+        return mask[keep], cache, sp
 
     def _step(self, state: Any, nxt: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """Feed each live row its sampled token; the next logits and state."""
-        mask, cache = state
+        from xqg.generate import shared_prefix
+
+        mask, cache, sp = state
+        shared_prefix.activate(sp)
         mask = torch.cat([mask, torch.ones((len(nxt), 1), dtype=mask.dtype, device=mask.device)], dim=1)
         logits, cache = self._forward(nxt.unsqueeze(1), mask, cache)
-        return logits, (mask, cache)
+        return logits, (mask, cache, sp)
 
     def _decode_batch(self, batch: list[PreparedPrompt], n: int, seed: int) -> list[list[str]]:
         """Sample ``n`` continuations of every prompt of ``batch`` (the loop both engines share)."""

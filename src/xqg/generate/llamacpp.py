@@ -202,6 +202,9 @@ class LlamaCppGenerator(CausalGenerator):
         arr = np.ctypeslib.as_array(ptr, shape=(n_out, self.n_vocab))
         return torch.from_numpy(arr)  # valid until the next decode: sampled before then
 
+    #: Rows of a llama.cpp context are not merged mid-decode: each batch runs to its end.
+    can_refill = False
+
     def _start(self, batch: list[PreparedPrompt], n: int) -> tuple[torch.Tensor, Any]:
         rows = len(batch) * n
         if rows > MAX_SEQ:

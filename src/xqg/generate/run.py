@@ -74,10 +74,14 @@ def run_config(
     gen = config.model_dump()
     gen["adapter"] = adapter_name(config.adapter) if adapter is True else adapter
     gen.pop("engine", None)
+    engine = resolve_engine(config)
+    if not gen.get("refill", True) or engine == "llama.cpp":
+        # Folders made before continuous batching existed were made by the batch loop (as
+        # llama.cpp's always are), and keep their hash.
+        gen.pop("refill")
     # dtype as resolved: "auto" is float32 on one machine and bfloat16 on another, and their
     # samples differ; a folder made with an explicit dtype keeps its hash.
     gen["dtype"] = resolve_dtype(config.dtype, str(resolve_device(config.device)))
-    engine = resolve_engine(config)
     if engine != "transformers":
         gen["engine"] = engine
     return {
@@ -88,18 +92,26 @@ def run_config(
 
 
 def legacy_run_configs(out_dir: Path, config: GeneratorConfig, shard_size: int) -> list[dict[str, Any]]:
-    """The run config as xqg wrote it before adapters were recorded by name: the adapter's absolute
-    path on this machine, and the path the folder itself recorded (a folder copied from another
-    machine; the adapter's checksums in the config still have to match)."""
+    """The run config as earlier xqg versions wrote it: before adapters were recorded by name (the
+    adapter's absolute path on this machine, and the path the folder itself recorded: a folder
+    copied from another machine; the adapter's checksums in the config still have to match), and
+    before continuous batching (no ``refill``: made by the batch loop, which then resumes it)."""
+    out: list[dict[str, Any]] = []
+    # A folder made before continuous batching (``refill``) resumes with the batch loop.
+    variants = [config, config.model_copy(update={"refill": False})] if config.refill else [config]
     if config.adapter is None:
-        return []
+        return [run_config(c, shard_size) for c in variants[1:]]
     paths = {config.adapter}
     recorded = (out_dir / "config.json").exists() and read_json(out_dir / "config.json")
     if isinstance(recorded, dict):
         old = recorded.get("config", {}).get("generator", {}).get("adapter")
         if isinstance(old, str) and old.startswith("/"):
             paths.add(old)
-    return [run_config(config, shard_size, adapter=p) for p in sorted(paths)]
+    for c in variants:
+        out += [run_config(c, shard_size, adapter=p) for p in sorted(paths)]
+    if config.refill:
+        out.append(run_config(variants[1], shard_size))
+    return out
 
 
 def _shard_reusable(
@@ -169,8 +181,13 @@ def generate_queries(
     run_cfg = run_config(config, shard_size)
     legacy = legacy_run_configs(out_dir, config, shard_size)
     cfg_hash = bind_folder(out_dir, run_cfg, what="queries generated", overwrite=overwrite, legacy=legacy)
-    # A folder made before adapters were recorded by name keeps its config (and hash).
+    # A folder made before adapters were recorded by name keeps its config (and hash), and one
+    # made before continuous batching keeps being made by the batch loop.
     run_cfg = next((c for c in legacy if config_hash(c) == cfg_hash), run_cfg)
+    if config.refill and "refill" not in run_cfg["generator"]:
+        config = config.model_copy(update={"refill": False})
+        if generator is not None:
+            generator.config = config
 
     seen: set[str] = set()
     shards: list[dict[str, Any]] = []
@@ -271,8 +288,13 @@ def generate_queries(
             "prompt": description["prompt"],
             "decoding": decoding_params(config),
             "seed": config.seed,
-            "seed_derivation": "per batch: SeedSequence([seed, shard]) → shard seed; "
-            "SeedSequence([shard seed, batch index]) → batch seed",
+            "seed_derivation": (
+                "per shard: SeedSequence([seed, shard]) → shard seed; SeedSequence([shard seed, 0]) "
+                "→ the seed of the shard's one continuous batch"
+                if config.refill and description.get("backend") == "causal"
+                else "per batch: SeedSequence([seed, shard]) → shard seed; "
+                "SeedSequence([shard seed, batch index]) → batch seed"
+            ),
             "langs": langs,
             "n": n,
             "queries_per_lang": per_lang,

@@ -62,24 +62,25 @@ class _Layer:
 
 
 def install(cache: Any, group_cache: list[tuple[torch.Tensor, torch.Tensor]], group_of_row: torch.Tensor,
-            extra: int) -> bool:  # fmt: skip
+            extra: int) -> dict[int, _Layer] | None:  # fmt: skip
     """Turn the per-row ``cache`` (after the prefill) into shared-prefix layers.
 
     ``group_cache[i]`` holds layer i's keys/values after stage 1 (``[G, hkv, P, d]``: each group's
     prefix, left-padded to the same width P); the rows' cache then starts with those P columns,
-    which are dropped from the rows and kept once per group. False (cache untouched) when a layer
-    is of another kind, or a sliding window would be passed within ``extra`` more tokens.
+    which are dropped from the rows and kept once per group. Returns the layers, now active (see
+    :func:`activate`); None (cache untouched) when a layer is of another kind, or a sliding window
+    would be passed within ``extra`` more tokens.
     """
     from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
     layers = getattr(cache, "layers", None)
     if not layers or len(layers) != len(group_cache):
-        return False
+        return None
     for layer in layers:
         if type(layer) not in (DynamicLayer, DynamicSlidingWindowLayer) or not layer.is_initialized:
-            return False
+            return None
         if layer.is_sliding and layer.get_seq_length() + extra >= layer.sliding_window:
-            return False
+            return None
     active: dict[int, _Layer] = {}
     for i, (layer, (pk, pv)) in enumerate(zip(layers, group_cache, strict=True)):
         p = pk.shape[2]
@@ -87,11 +88,62 @@ def install(cache: Any, group_cache: list[tuple[torch.Tensor, torch.Tensor]], gr
         layer.values = layer.values[:, :, p:].contiguous()
         active[i] = _Layer(layer, pk.contiguous(), pv.contiguous(), group_of_row)
     _ACTIVE.set(active)
-    return True
+    return active
+
+
+def activate(active: dict[int, _Layer] | None) -> None:
+    """Make ``active`` (what :func:`install` returned) the layers the attention reads."""
+    _ACTIVE.set(active)
 
 
 def uninstall() -> None:
     _ACTIVE.set(None)
+
+
+def fit_left(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    """``t`` with exactly ``width`` columns along ``dim``: its last ``width``, or zeros added on the left.
+
+    Columns are right-aligned everywhere here (padding sits on the left and is masked out), so
+    dropping leading columns that no live row uses, or adding masked ones, changes no attention.
+    """
+    have = t.shape[dim]
+    if have >= width:
+        return t.narrow(dim, have - width, width)
+    shape = list(t.shape)
+    shape[dim] = width - have
+    return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+
+def prefix_width(active: dict[int, _Layer]) -> int:
+    """Shared prefix columns of the active layers (the same in every layer)."""
+    return next(iter(active.values())).P
+
+
+def merge(a: dict[int, _Layer], b: dict[int, _Layer], prefix: int, own: int) -> None:
+    """Append the rows and groups of ``b`` to ``a`` (continuous batching, ``xqg.generate.refill``).
+
+    Groups of ``a`` without a row left are dropped first. Both sides' prefixes are then fitted to
+    ``prefix`` columns and their rows' own columns to ``own`` (:func:`fit_left`); the caller fits
+    the attention masks the same way. ``b``'s cache layers are emptied into ``a``'s.
+    """
+    first = next(iter(a.values()))
+    used = torch.unique(first.group)
+    keep_all = len(used) == first.pk.shape[0]
+    group_a = first.group if keep_all else torch.searchsorted(used, first.group)
+    group = torch.cat([group_a, next(iter(b.values())).group + len(used)])
+    for i, la in a.items():
+        lb = b[i]
+        pk, pv = (la.pk, la.pv) if keep_all else (la.pk[used], la.pv[used])
+        la.pk = torch.cat([fit_left(pk, prefix, 2), fit_left(lb.pk, prefix, 2)]).contiguous()
+        la.pv = torch.cat([fit_left(pv, prefix, 2), fit_left(lb.pv, prefix, 2)]).contiguous()
+        la.P = prefix
+        la.group = group
+        x, y = la.layer, lb.layer
+        x.keys = torch.cat([fit_left(x.keys, own, 2), fit_left(y.keys, own, 2)])
+        x.values = torch.cat([fit_left(x.values, own, 2), fit_left(y.values, own, 2)])
+        if x.is_sliding:
+            x.cumulative_length = own
+        y.keys = y.values = None
 
 
 def attention(
