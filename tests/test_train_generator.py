@@ -532,3 +532,197 @@ def test_cli_trains_from_the_real_data_and_exports(tiny_gemma: Path, tmp_path: P
     res = runner.invoke(app, ["train-generator", "--export-adapter", str(out), str(tmp_path / "exp")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "exp" / "loss.png").exists()
+
+
+# --- continuing an adapter, extra (self-training) pairs ---------------------------------------------
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_init_adapter_continues_from_a_saved_adapter(tiny_gemma: Path, tmp_path: Path) -> None:
+    """Step 0 of the continued run holds the saved adapter's weights (not a fresh LoRA, whose
+    lora_B is zero), its first loss is the saved adapter's loss, and it trains on from there."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    first = train_generator(_cfg(tiny_gemma, max_steps=4), tmp_path / "a", train_examples=EXAMPLES, log=None)
+    saved = load_file(first / "adapter" / "adapter_model.safetensors")
+    assert any(float(v.abs().max()) > 0 for k, v in saved.items() if "lora_B" in k)
+    cfg = _cfg(tiny_gemma, init_adapter=str(first / "adapter"), max_steps=2)
+    model, tok, backend, _ = load_model(cfg, torch.device("cpu"))
+    start = get_peft_model_state_dict(model)
+    assert start.keys() == saved.keys()
+    for k in saved:
+        torch.testing.assert_close(start[k], saved[k], rtol=0, atol=0)
+    assert any(p.requires_grad for n, p in model.named_parameters() if "lora_" in n)
+    model.eval()
+    with torch.no_grad():
+        loss_saved = float(batch_loss(model, collate_packed(tok, EXAMPLES[:4], cfg), backend))
+    fresh = train_generator(
+        _cfg(tiny_gemma, max_steps=2), tmp_path / "fresh", train_examples=EXAMPLES, log=None
+    )
+    cont = train_generator(cfg, tmp_path / "b", train_examples=EXAMPLES, log=None)
+    row1 = {d: float((d / "loss.csv").read_text().splitlines()[1].split(",")[1]) for d in (fresh, cont)}
+    assert row1[cont] == pytest.approx(loss_saved, abs=2e-5)
+    assert abs(row1[fresh] - row1[cont]) > 1e-3  # a fresh LoRA starts from the base model's loss
+    after = _weights(cont)
+    assert any(not torch.equal(after[k], saved[k]) for k in saved)  # the continued run trained
+    doc = json.loads((cont / "training.json").read_text())
+    init = doc["init_adapter"]
+    assert init["spec"] == str(first / "adapter") and init["r"] == 4
+    assert init["sha256"]["adapter_model.safetensors"] == _sha(
+        first / "adapter" / "adapter_model.safetensors"
+    )
+    assert init["sha256"]["adapter_config.json"] == _sha(first / "adapter" / "adapter_config.json")
+    assert init["training"]["steps"] == 4
+    assert json.loads((fresh / "training.json").read_text())["init_adapter"] is None
+    # the hash of a run without the new fields is the one it had before they existed
+    assert "init_adapter" not in json.dumps(_learnt(_cfg(tiny_gemma)))
+
+
+def _learnt(cfg: GenTrainConfig) -> dict:
+    from xqg.train.generator import _learnt_config
+
+    return _learnt_config(cfg)
+
+
+@pytest.fixture
+def no_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    import xqg.train.generator as g
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(g, "load_model", refuse)
+
+
+def test_a_bad_init_adapter_fails_before_the_model_loads(
+    tiny_gemma: Path, tmp_path: Path, no_model_load: None
+) -> None:
+    run = dict(train_examples=EXAMPLES, log=None)
+    missing = tmp_path / "nowhere"
+    with pytest.raises(XqgError, match=f"{missing}: no such folder"):
+        train_generator(_cfg(tiny_gemma, init_adapter=str(missing)), tmp_path / "r1", **run)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(XqgError, match=f"{empty}: no adapter_config.json"):
+        train_generator(_cfg(tiny_gemma, init_adapter=str(empty)), tmp_path / "r2", **run)
+    with pytest.raises(XqgError, match="'builtin' is the adapter of gguf:gemma-3-270m"):
+        train_generator(_cfg(tiny_gemma, init_adapter="builtin"), tmp_path / "r3", **run)
+    with pytest.raises(XqgError, match="continues a LoRA adapter"):
+        train_generator(_cfg(tiny_gemma, init_adapter=str(empty), method="full"), tmp_path / "r4", **run)
+    shaped = tmp_path / "shaped"
+    shaped.mkdir()
+    (shaped / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 32, "lora_alpha": 64}))
+    (shaped / "adapter_model.safetensors").write_bytes(b"")
+    with pytest.raises(XqgError, match="set lora_r: 32, lora_alpha: 64"):
+        train_generator(_cfg(tiny_gemma, init_adapter=str(shaped)), tmp_path / "r5", **run)
+
+
+def test_the_builtin_adapter_resolves_and_is_recorded() -> None:
+    from xqg.models.sources import builtin_adapter_dir
+    from xqg.train.generator import check_init_adapter
+
+    shipped = json.loads((builtin_adapter_dir() / "training.json").read_text())["config"]
+    cfg = GenTrainConfig(init_adapter="builtin", lora_r=shipped["lora_r"], lora_alpha=shipped["lora_alpha"])
+    info = check_init_adapter(cfg)  # reads files only: the Gemma weights are not needed
+    assert info is not None and info["spec"] == "builtin" and info["r"] == shipped["lora_r"]
+    weights = builtin_adapter_dir() / "adapter_model.safetensors"
+    assert info["sha256"]["adapter_model.safetensors"] == _sha(weights)
+    assert not any(str(v).startswith("/") for v in info.values())  # no machine path in the record
+    with pytest.raises(XqgError, match="set lora_r"):
+        check_init_adapter(GenTrainConfig(init_adapter="builtin"))  # the default r=16 is not its shape
+
+
+def _pair(p, lang: str = "de", question: str = "Was ist das?") -> dict:
+    return {"passage_id": p.id, "title": p.title, "text": p.text, "lang": lang, "question": question}
+
+
+def _write_pairs(path: Path, rows: list) -> Path:
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows)
+    )
+    return path
+
+
+@needs_data
+def test_bad_extra_pair_lines_fail_with_file_line_and_field_before_the_model_loads(
+    tiny_gemma: Path, tmp_path: Path, no_model_load: None
+) -> None:
+    from xqg.data.benchmarks.xquad import load_xquad
+    from xqg.errors import DataFormatError
+
+    bench = load_xquad(["en"], "all")
+    train_p = bench.paragraphs_in("train")[0]
+    dev_p, test_p = bench.paragraphs_in("dev")[0], bench.paragraphs_in("test")[0]
+    good = _pair(train_p)
+    cases = [
+        ("{not json", None),
+        ({k: v for k, v in good.items() if k != "question"}, "question"),
+        ({**good, "question": "  "}, "question"),
+        ({**good, "text": 7}, "text"),
+        ({**good, "lang": "xx"}, "lang"),
+        (_pair(dev_p), "passage_id"),  # a dev paragraph
+        ({**good, "passage_id": f"{test_p.id.rsplit('#', 1)[0]}#999"}, "passage_id"),  # a test article
+        ({**good, "text": test_p.text}, "text"),  # a test paragraph under a train id
+    ]
+    for i, (bad, field) in enumerate(cases):
+        path = _write_pairs(tmp_path / f"bad{i}.jsonl", [good, "", bad])
+        cfg = _cfg(tiny_gemma, xquad_langs=["de"], xor_langs=[], extra_pairs=str(path))
+        with pytest.raises(DataFormatError) as err:
+            train_generator(cfg, tmp_path / f"run{i}", log=None)
+        assert (err.value.path, err.value.line, err.value.field) == (str(path), 3, field), bad
+        assert f"{path}:3:" in str(err.value)
+    with pytest.raises(XqgError, match="give extra_pairs too"):
+        train_generator(_cfg(tiny_gemma, extra_share=0.5), tmp_path / "share", log=None)
+    ok = _write_pairs(tmp_path / "ok.jsonl", [good])
+    with pytest.raises(XqgError, match="custom examples"):
+        train_generator(_cfg(tiny_gemma, extra_pairs=str(ok)), tmp_path / "custom", train_examples=EXAMPLES)
+
+
+@needs_data
+def test_extra_pairs_enter_each_epoch_and_are_recorded(tiny_gemma: Path, tmp_path: Path) -> None:
+    from xqg.data.benchmarks.xquad import load_xquad
+    from xqg.io import sha256_file
+    from xqg.train.generator_data import ORIGIN_EXTRA
+
+    paras = load_xquad(["en"], "train").paragraphs_in("train")[:5]
+    rows = [_pair(p, lang, f"Frage {i} {lang}?") for i, p in enumerate(paras) for lang in ("de", "ja")]
+    path = _write_pairs(tmp_path / "pairs.jsonl", [{**r, "rank": 1, "sample": 0} for r in rows])
+    kw = dict(xquad_langs=["de"], xor_langs=[], epochs=2, group_size=8, seed=1)
+    plain = build_generator_data(**kw)
+    every = build_generator_data(**kw, extra_pairs=path)
+    n_de = plain.manifest["per_epoch"][0]["by_origin"]["xquad"]
+    for epoch in every.manifest["per_epoch"]:
+        assert epoch["by_origin"] == {"selftrain": 10, "xquad": n_de}
+        assert epoch["by_lang_origin"]["ja/selftrain"] == 5
+    extra = every.manifest["extra_pairs"]
+    assert extra["sha256"] == sha256_file(path) and extra["pairs"] == 10 and extra["per_epoch"] == 10
+    assert extra["by_lang"] == {"de": 5, "ja": 5} and every.manifest["config"]["extra_share"] is None
+    got = [e for e in every.train if e.origin == ORIGIN_EXTRA]
+    assert sorted((e.ref, e.lang, e.target) for e in got[:10]) == sorted(
+        (r["passage_id"], r["lang"], r["question"]) for r in rows
+    )
+    assert got[0].source == paras[[p.id for p in paras].index(got[0].ref)].text
+    # a share: round(share × XQuAD pairs) per epoch, different slices of the pool in each epoch
+    share = 4 / n_de
+    part = build_generator_data(**kw, extra_pairs=path, extra_share=share)
+    per = [e for e in part.train if e.origin == ORIGIN_EXTRA]
+    assert [ep["by_origin"]["selftrain"] for ep in part.manifest["per_epoch"]] == [4, 4]
+    epoch_size = part.manifest["epoch_size"]
+    first = {(e.ref, e.lang) for e in part.train[:epoch_size] if e.origin == ORIGIN_EXTRA}
+    second = {(e.ref, e.lang) for e in part.train[epoch_size:] if e.origin == ORIGIN_EXTRA}
+    assert len(per) == 8 and not first & second
+    # through train_generator: in the data folder and in training.json
+    cfg = _cfg(tiny_gemma, xquad_langs=["de"], xor_langs=[], epochs=1, dev_per_lang=1, max_steps=1,
+               extra_pairs=str(path), extra_share=share)  # fmt: skip
+    run = train_generator(cfg, tmp_path / "run", log=None, show_progress=False)
+    doc = json.loads((run / "training.json").read_text())
+    assert doc["data"]["extra_pairs"]["sha256"] == sha256_file(path)
+    assert doc["data"]["train"]["by_origin"]["selftrain"] == 4
+    assert doc["config"]["extra_pairs"] == str(path)
+    assert sum(e.origin == ORIGIN_EXTRA for e in read_examples(run / "data" / "train.jsonl")) == 4

@@ -37,6 +37,7 @@ GENERATOR_KEYS = {
     "max_minutes": "max_minutes", "max_source_tokens": "max_source_tokens",
     "max_target_tokens": "max_target_tokens", "save_every": "save_every", "eval_every": "eval_every",
     "seed": "seed", "dtype": "dtype", "device": "device", "threads": "threads",
+    "init_adapter": "init_adapter", "extra_pairs": "extra_pairs", "extra_share": "extra_share",
 }  # fmt: skip
 RETRIEVER_KEYS = {
     "model": "encoder.model", "loss": "loss", "batch_size": "batch_size",
@@ -80,6 +81,15 @@ def train_generator_cmd(
     dtype: Annotated[TrainDtype | None, typer.Option()] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:1")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    init_adapter: Annotated[
+        str | None, typer.Option(help="LoRA folder to continue from ('builtin': the shipped adapter)")
+    ] = None,
+    extra_pairs: Annotated[
+        str | None, typer.Option(help="JSONL of extra pairs (python -m xqg.experiments.selftrain)")
+    ] = None,
+    extra_share: Annotated[
+        float | None, typer.Option(help="extra pairs per epoch relative to the XQuAD pairs (unset: all)")
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume/--no-resume", help="continue from the newest checkpoint")
     ] = False,
@@ -88,7 +98,8 @@ def train_generator_cmd(
         typer.Option("--export-adapter", metavar="RUN_DIR DEST", help="copy a run's adapter and curves"),
     ] = None,
 ) -> None:
-    """Fine-tune the question generator (LoRA on Gemma 3 270M by default) on XQuAD + XOR-TyDi pairs."""
+    """Fine-tune the question generator (LoRA on Gemma 3 270M by default) on XQuAD + XOR-TyDi pairs,
+    optionally continuing an adapter (--init-adapter) with extra generated pairs (--extra-pairs)."""
     from xqg.train.generator import export_adapter as export
     from xqg.train.generator import load_gen_train_config, train_generator
 

@@ -25,6 +25,14 @@ What the trainer is given, so a run means what the home-made loop of earlier ver
   and resumed run ends with the weights of an uninterrupted one (tested, and by
   ``scripts/crash_campaign.py --stages train-generator``).
 
+Continuing and self-training: ``init_adapter`` (a PEFT LoRA folder, or ``"builtin"`` for the
+shipped adapter) starts from that adapter's weights (``PeftModel.from_pretrained(...,
+is_trainable=True)``) instead of a fresh LoRA; its shape (``lora_r``, ``lora_alpha``,
+``lora_dropout``) must be the config's, and ``training.json`` records its files' sha256
+(``init_adapter``). ``extra_pairs`` (a JSONL file, e.g. from ``python -m xqg.experiments.selftrain``)
+adds generated pairs to each epoch's mix, ``extra_share`` of them relative to the XQuAD pairs
+(:mod:`xqg.train.generator_data`). Both are checked before any model loads.
+
 Stopping: after ``max_steps`` steps or once ``max_minutes`` of training time are spent (checked
 after every step, across resumes), the run evaluates, saves a checkpoint, the final adapter/model,
 ``loss.csv``, ``loss.png`` and ``training.json``. A LoRA adapter is saved as safetensors, in
@@ -51,18 +59,26 @@ from typing import Any, Literal
 from pydantic import Field
 
 from xqg.config import _Strict, load_config_file, parse_config
-from xqg.errors import XqgError
+from xqg.errors import DataFormatError, XqgError
 from xqg.io import (
     atomic_open,
     atomic_path,
     config_hash,
     environment,
     read_json,
+    sha256_file,
     start_folder,
     unlock_folder,
     write_json,
 )
-from xqg.models.sources import GEMMA_MODEL, model_info, resolve_model
+from xqg.models.sources import (
+    BUILTIN_ADAPTER,
+    GEMMA_MODEL,
+    is_gemma_spec,
+    model_info,
+    resolve_adapter,
+    resolve_model,
+)
 from xqg.render import save_figure
 from xqg.train.generator_batch import (  # noqa: F401 - re-exported: their old import path
     batch_loss,
@@ -80,7 +96,9 @@ from xqg.train.generator_data import (
     XQUAD_TARGET_LANGS,
     GenExample,
     build_generator_data,
+    held_out_passages,
     read_examples,
+    read_extra_pairs,
     write_generator_data,
 )
 from xqg.train.generator_trainer import (  # noqa: F401 - lr_at re-exported: its old import path
@@ -103,6 +121,10 @@ AUTO_LORA_TARGETS_T5 = ("q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo")
 RUN_CONTROL_FIELDS = frozenset(
     {"max_steps", "max_minutes", "save_every", "eval_every", "log_every", "threads"}
 )
+#: Fields added later: left out of the config hash while unset, so older runs keep their hash.
+OPTIONAL_FIELDS = frozenset({"init_adapter", "extra_pairs", "extra_share"})
+#: The files of an init adapter whose sha256 ``training.json`` records (those present).
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 ADAPTER_DIR = "adapter"
 MODEL_DIR = "model"
 EXPORT_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -160,6 +182,16 @@ class GenTrainConfig(_Strict):
     group_size: int = Field(
         8, ge=1, description="consecutive XQuAD pairs sharing a paragraph (what packing shares)"
     )
+    # continuing / self-training
+    init_adapter: str | None = Field(
+        None, description="LoRA folder to continue from ('builtin': the shipped adapter); none: fresh"
+    )
+    extra_pairs: str | None = Field(
+        None, description="JSONL of extra pairs {passage_id, title, text, lang, question} (self-training)"
+    )
+    extra_share: float | None = Field(
+        None, ge=0, description="extra pairs per epoch relative to the XQuAD pairs; none: all of them"
+    )
 
     @classmethod
     def paper_mt5(cls, model: str = "google/mt5-base", **kw: Any) -> GenTrainConfig:
@@ -211,6 +243,85 @@ def lora_target_names(model: Any, targets: list[str] | str) -> list[str]:
     return names
 
 
+def init_adapter_dir(cfg: GenTrainConfig) -> Path | None:
+    """The folder ``cfg.init_adapter`` names (``"builtin"``: the shipped one), checked to be a PEFT
+    adapter folder; ``None`` (also for ``"none"``) when training starts from a fresh LoRA. Loads
+    no model."""
+    if cfg.init_adapter is None or cfg.init_adapter.strip().lower() == "none":
+        return None
+    if cfg.method != "lora":
+        raise XqgError(
+            f"init_adapter {cfg.init_adapter!r} continues a LoRA adapter; method is {cfg.method!r}"
+        )
+    resolved = resolve_adapter(cfg.init_adapter, cfg.model)
+    if resolved is None:
+        if cfg.init_adapter == BUILTIN_ADAPTER and not is_gemma_spec(cfg.model):
+            raise XqgError(f"init_adapter 'builtin' is the adapter of {GEMMA_MODEL}, not of {cfg.model}")
+        raise XqgError(f"init_adapter {cfg.init_adapter!r}: no adapter there")
+    path = Path(resolved).expanduser()
+    if not path.is_dir():
+        raise XqgError(f"init_adapter {path}: no such folder")
+    if not (path / "adapter_config.json").is_file():
+        raise XqgError(f"init_adapter {path}: no adapter_config.json (not a PEFT LoRA adapter folder)")
+    return path
+
+
+def check_init_adapter(cfg: GenTrainConfig) -> dict[str, Any] | None:
+    """Validate ``cfg.init_adapter`` and describe it for ``training.json`` (files' sha256, the shape
+    and, if it has one, its own ``training.json`` summary); ``None`` without one.
+
+    The adapter's shape is fixed by its weights, so ``lora_r``/``lora_alpha``/``lora_dropout`` must
+    equal its ``adapter_config.json`` (the record would otherwise describe another adapter).
+    """
+    path = init_adapter_dir(cfg)
+    if path is None:
+        return None
+    conf_path = path / "adapter_config.json"
+    try:
+        pcfg = read_json(conf_path)
+    except ValueError as exc:
+        raise DataFormatError(conf_path, f"invalid JSON ({exc})") from None
+    if not isinstance(pcfg, dict) or str(pcfg.get("peft_type", "")).upper() != "LORA":
+        raise DataFormatError(conf_path, "not a LoRA adapter config", field="peft_type")
+    if not any((path / f).is_file() for f in ADAPTER_FILES[1:]):
+        raise XqgError(f"init_adapter {path}: no adapter_model.safetensors (or .bin) with its weights")
+    mine = {"r": cfg.lora_r, "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout}
+    differ = {k: pcfg.get(k) for k, v in mine.items() if pcfg.get(k) is not None and pcfg.get(k) != v}
+    if differ:
+        want = ", ".join(f"{'lora_r' if k == 'r' else k}: {v}" for k, v in differ.items())
+        raise XqgError(f"init_adapter {path} has another shape than the config; set {want}")
+    info: dict[str, Any] = {
+        "spec": cfg.init_adapter,
+        "base_model": pcfg.get("base_model_name_or_path"),
+        "r": pcfg.get("r"),
+        "lora_alpha": pcfg.get("lora_alpha"),
+        "target_modules": pcfg.get("target_modules"),
+        "sha256": {f: sha256_file(path / f) for f in ADAPTER_FILES if (path / f).is_file()},
+    }
+    # an exported adapter holds its training.json; a run's adapter/ folder has it one level up
+    for doc in (path / "training.json", path.parent / "training.json"):
+        if doc.is_file() and (doc.parent == path or path.name == ADAPTER_DIR):
+            parent = read_json(doc)
+            info["training"] = {k: parent.get(k) for k in ("config_hash", "steps", "final_val_loss")}
+            break
+    return info
+
+
+def check_inputs(cfg: GenTrainConfig, custom_data: bool = False) -> dict[str, Any] | None:
+    """Everything a run reads besides the model, checked before any model loads: the init adapter
+    (returned: its ``training.json`` record) and every line of ``extra_pairs``."""
+    init = check_init_adapter(cfg)
+    if cfg.extra_pairs is not None:
+        if custom_data:
+            raise XqgError(
+                "extra_pairs joins the built XQuAD/XOR data; it cannot be mixed into custom examples"
+            )
+        read_extra_pairs(cfg.extra_pairs, held_out_passages())
+    elif cfg.extra_share is not None:
+        raise XqgError("extra_share is the share of extra_pairs; give extra_pairs too")
+    return init
+
+
 def load_model(cfg: GenTrainConfig, device: Any) -> tuple[Any, Any, str, str]:
     """(model ready to train, tokenizer, backend, resolved model folder)."""
     import torch
@@ -227,7 +338,12 @@ def load_model(cfg: GenTrainConfig, device: Any) -> tuple[Any, Any, str, str]:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if backend == "causal" and tokenizer.eos_token_id is None:
         raise XqgError(f"{cfg.model}: the tokenizer has no eos token to end questions with")
-    if cfg.method == "lora":
+    init = init_adapter_dir(cfg)
+    if init is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(init), is_trainable=True)
+    elif cfg.method == "lora":
         from peft import LoraConfig, TaskType, get_peft_model
 
         lcfg = LoraConfig(
@@ -247,8 +363,13 @@ def load_model(cfg: GenTrainConfig, device: Any) -> tuple[Any, Any, str, str]:
 
 
 def _learnt_config(cfg: GenTrainConfig) -> dict[str, Any]:
-    """The config minus run-control fields: what must match for a resume to be the same run."""
-    return {k: v for k, v in cfg.model_dump().items() if k not in RUN_CONTROL_FIELDS}
+    """The config minus run-control fields (and unset optional ones): what must match for a resume
+    to be the same run."""
+    return {
+        k: v
+        for k, v in cfg.model_dump().items()
+        if k not in RUN_CONTROL_FIELDS and not (k in OPTIONAL_FIELDS and v is None)
+    }
 
 
 def write_loss_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -355,6 +476,8 @@ def _prepare_data(
         dev_per_lang=cfg.dev_per_lang,
         group_size=cfg.group_size,
         seed=cfg.seed,
+        extra_pairs=cfg.extra_pairs,
+        extra_share=cfg.extra_share,
     )
     manifest = write_generator_data(data, data_dir)
     return data.train, data.dev, manifest
@@ -393,6 +516,7 @@ def train_generator(
         raise XqgError(
             f"{out} already holds a training run; pass resume=True (--resume) or use another folder"
         )
+    init_info = check_inputs(cfg, custom_data=train_examples is not None)
     start_folder(out)  # one writer at a time (lock released at the end)
     _remove_partial_checkpoints(out)
     write_json(saved_cfg_path, cfg.model_dump())
@@ -449,7 +573,9 @@ def train_generator(
             "seconds": rows[-1]["seconds"] if rows else 0.0,
             "resumed_from": last.name if last is not None else None,
         }
-        _write_training_json(out, cfg, data_manifest, model_dir, rows, summary, status, final, backend)
+        _write_training_json(
+            out, cfg, data_manifest, model_dir, rows, summary, status, final, backend, init_info
+        )
 
     trainer = generator_trainer(
         model,
@@ -511,6 +637,7 @@ def _write_training_json(
     status: str,
     final: dict[str, Any] | None,
     backend: str = "causal",
+    init_adapter: dict[str, Any] | None = None,
 ) -> None:
     train_losses = [r["train_loss"] for r in rows if r.get("train_loss") is not None]
     vals = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
@@ -537,6 +664,7 @@ def _write_training_json(
         "final_val_loss": vals[-1][1] if vals else None,
         "trainer": "transformers.Trainer subclass GeneratorTrainer (xqg.train.generator_trainer)",
         "resumed_from": state.get("resumed_from"),
+        "init_adapter": init_adapter,
         "data": data_manifest,
         "output": final,
         "machine": _machine(),
@@ -590,6 +718,7 @@ def export_adapter(run_dir: str | Path, dest: str | Path, *, max_mb: float = 20.
 __all__ = [
     "GenTrainConfig",
     "batch_loss",
+    "check_inputs",
     "collate_causal",
     "collate_packed",
     "collate_seq2seq",
