@@ -658,9 +658,11 @@ class CausalGenerator(HFGenerator):
     def _sample(self, logits: torch.Tensor, gen: torch.Generator, no_text: torch.Tensor) -> torch.Tensor:
         if bool(no_text.any()):
             # A query cannot be empty: a row may not stop before its first non-blank token (base
-            # models like to start the question on the next line, or after a space).
-            block = no_text[:, None] & self.stop_mask[None, :]
-            logits = logits.masked_fill(block, float("-inf"))
+            # models like to start the question on the next line, or after a space). Only those
+            # rows are touched, in place (the logits are this step's own): with refill, new rows
+            # arrive at most steps, and a full-width mask cost a copy of all rows' logits.
+            rows = no_text.nonzero().squeeze(1)
+            logits[rows] = logits[rows].masked_fill(self.stop_mask[None, :], float("-inf"))
         if not self.config.do_sample:
             return logits.float().argmax(-1)
         k = self.config.top_k
