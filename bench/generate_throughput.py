@@ -8,9 +8,9 @@ non-blank token), in one process, one after the other:
   GGUF adapter, one prefill per passage shared by all its languages and samples in the unified
   KV cache; xqg's own sampler on the returned logits);
 * **transformers** — ``generator.engine: transformers``, what ``xqg generate`` runs by default:
-  xqg's shared-prefix sampling loop with continuous batching (``refill``: rows that finish are
-  replaced by the next passages' rows, ``xqg.generate.refill``); ``transformers:batch`` is the same
-  loop with each batch run to its longest query (``refill: false``, the loop before refill);
+  xqg's shared-prefix sampling loop, finished rows dropped as the batch shrinks;
+  ``transformers:refill`` is the same loop with continuous batching (``refill: true``: rows that
+  finish are replaced by the next passages' rows, ``xqg.generate.refill``);
 * **naive** — one ``model.generate`` call per query (the reference code's shape), on the first
   ``--naive-items`` items only (it is ~10× slower; its rate is what is compared).
 
@@ -30,7 +30,7 @@ queries per language for the XQuAD **test-split** paragraphs (never seen in trai
 retrieves its own paragraph among all 240, e5-small). Sampling makes each rate noisy: the table
 prints the binomial standard error of each difference next to it.
 
-    .venv/bin/python bench/generate_throughput.py                    # 4 paragraphs × 11 langs × 5
+    .venv/bin/python bench/generate_throughput.py                    # 12 paragraphs × 11 langs × 5
     .venv/bin/python bench/generate_throughput.py --parity --out runs/gen-parity
 """
 
@@ -49,7 +49,7 @@ XQUAD_TARGETS = "ar,de,el,es,hi,ro,ru,th,tr,vi,zh"
 
 
 def _config(args: argparse.Namespace, engine: str, langs: list[str], n: int):  # noqa: ANN202
-    """``engine`` may end in ``:batch``: that engine without continuous batching (``refill: false``)."""
+    """``engine`` may end in ``:refill``: that engine with continuous batching (``refill: true``)."""
     from xqg.config import GeneratorConfig
 
     engine, _, variant = engine.partition(":")
@@ -57,7 +57,7 @@ def _config(args: argparse.Namespace, engine: str, langs: list[str], n: int):  #
         model=args.model,
         adapter=args.adapter,
         engine=engine,
-        refill=variant != "batch",
+        refill=variant == "refill",
         langs=langs,
         n=n,
         top_k=args.top_k,
@@ -197,7 +197,7 @@ def throughput(args: argparse.Namespace) -> None:
         )
     rate = {k: len(v[2]) / v[0] for k, v in results.items()}
     cpu_rate = {k: len(v[2]) / v[1] for k, v in results.items()}
-    refs = [r for r in results if r.startswith("baseline")] + ["transformers:batch", "transformers", "naive"]
+    refs = [r for r in results if r.startswith("baseline")] + ["transformers", "naive"]
     for name in results:
         parts = [
             f"{rate[name] / rate[r]:.1f}x {r} (cpu {cpu_rate[name] / cpu_rate[r]:.1f}x)"
@@ -209,11 +209,11 @@ def throughput(args: argparse.Namespace) -> None:
 
 
 #: The two systems ``--parity`` compares: the transformers path at the defaults it had before
-#: generation v2 (float32, batch 8), and this version's defaults (dtype auto, 44 prompts' rows
-#: live, shared prefix, continuous batching). Each writes its folder under ``--out``.
+#: generation v2 (float32, batch 8), and this version's defaults (dtype auto, batch 132 prompts,
+#: shared prefix, no refill). Each writes its folder under ``--out``.
 PARITY_SYSTEMS = {
     "before": {"engine": "transformers", "dtype": "float32", "batch_size": 8, "refill": False},
-    "v2-refill": {"engine": "auto", "dtype": "auto", "batch_size": 44, "refill": True},
+    "v2-b132": {"engine": "auto", "dtype": "auto", "batch_size": 132, "refill": False},
 }
 
 
@@ -266,15 +266,15 @@ def main() -> None:
     ap.add_argument("--model", default="gguf:gemma-3-270m")
     ap.add_argument("--adapter", default="builtin", help="builtin (the shipped LoRA), none, or a folder")
     ap.add_argument(
-        "--engines", default="llama.cpp,transformers:batch,transformers",
-        help="comma-separated; transformers:batch = no continuous batching",
+        "--engines", default="llama.cpp,transformers,transformers:refill",
+        help="comma-separated; transformers:refill = with continuous batching",
     )  # fmt: skip
-    ap.add_argument("--k", type=int, default=4, help="XQuAD English paragraphs (throughput)")
+    ap.add_argument("--k", type=int, default=12, help="XQuAD English paragraphs (throughput)")
     ap.add_argument("--langs", default=XQUAD_TARGETS)
     ap.add_argument("--n", type=int, default=5, help="queries per paragraph and language")
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--max-new-tokens", type=int, default=48)
-    ap.add_argument("--batch-size", type=int, default=22)
+    ap.add_argument("--batch-size", type=int, default=132, help="the default of generator.batch_size")
     ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     ap.add_argument("--baseline-rev", default="39d70e7", help="revision whose generate is the baseline")
     ap.add_argument("--baseline-dtypes", default="float32,bfloat16", help="'' to skip the baseline")

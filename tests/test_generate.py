@@ -460,7 +460,7 @@ def test_refill_merges_rows_mid_decode_and_changes_no_greedy_output(causal_dir, 
     prefixes and own columns), and each prompt's greedy query is still the batch loop's — which the
     test above ties to `model.generate`."""
     kw: dict[str, Any] = {"do_sample": False, "max_new_tokens": 12, "batch_size": batch_size}
-    refill = _more_stops(load_generator(_cfg(causal_dir, **kw)), every)
+    refill = _more_stops(load_generator(_cfg(causal_dir, refill=True, **kw)), every)
     plain = _more_stops(load_generator(_cfg(causal_dir, refill=False, **kw)), every)
     items = [(p, lang) for p in _passages(8) for lang in LANGS]
     ours = refill.generate(items, n=n, seed=0)
@@ -472,7 +472,7 @@ def test_refill_merges_rows_mid_decode_and_changes_no_greedy_output(causal_dir, 
 
 
 def test_refill_sampling_is_seeded_and_fills_the_cap(causal_dir):
-    gen = _more_stops(load_generator(_cfg(causal_dir, max_new_tokens=12, batch_size=6)), 5)
+    gen = _more_stops(load_generator(_cfg(causal_dir, max_new_tokens=12, batch_size=6, refill=True)), 5)
     plain = _more_stops(load_generator(_cfg(causal_dir, max_new_tokens=12, batch_size=6, refill=False)), 5)
     items = [(p, lang) for p in _passages(8) for lang in LANGS]
     a, b, c = gen.generate(items, 2, 0), gen.generate(items, 2, 0), gen.generate(items, 2, 1)
@@ -488,7 +488,7 @@ def test_refill_sampling_is_seeded_and_fills_the_cap(causal_dir):
     assert stream["row_steps"] / stream["steps"] > sum(steps) / len(steps)
 
 
-def test_a_folder_made_before_refill_resumes_with_the_batch_loop(tmp_path, causal_dir):
+def test_folders_made_before_refill_or_at_the_old_batch_size_resume_as_made(tmp_path, causal_dir):
     """Folders made before continuous batching (no `refill` in their config) keep their hash, are
     reused by the new default config, and a damaged shard is remade by the loop that made it."""
     passages = _passages(4)
@@ -498,8 +498,7 @@ def test_a_folder_made_before_refill_resumes_with_the_batch_loop(tmp_path, causa
     m_old = generate_queries(passages, out, old, **kw)
     assert "refill" not in json.loads((out / "config.json").read_text())["config"]["generator"]
     before = _sorted_rows(out)
-    new = _cfg(causal_dir)
-    assert new.refill
+    new = _cfg(causal_dir, refill=True)
     m = generate_queries(passages, out, new, **kw)
     assert m["counts"]["reused_shards"] == 2 and m["config_hash"] == m_old["config_hash"]
     (out / store.shard_name("ar", 1)).write_bytes(b"garbage")
@@ -508,6 +507,11 @@ def test_a_folder_made_before_refill_resumes_with_the_batch_loop(tmp_path, causa
     fresh = generate_queries(passages, tmp_path / "new", new, **kw)
     assert fresh["config_hash"] != m_old["config_hash"]
     assert json.loads((tmp_path / "new" / "config.json").read_text())["config"]["generator"]["refill"] is True
+    # and one made at the earlier default batch size (22) resumes under today's default (132)
+    at22 = generate_queries(passages, tmp_path / "b22", _cfg(causal_dir, batch_size=22), **kw)
+    today = _cfg(causal_dir, batch_size=GeneratorConfig().batch_size)
+    m = generate_queries(passages, tmp_path / "b22", today, **kw)
+    assert m["counts"]["reused_shards"] == 2 and m["config_hash"] == at22["config_hash"]
 
 
 def test_adapter_is_loaded_merged_and_recorded(tmp_path, causal_dir):

@@ -155,3 +155,15 @@ def test_llama_cpp_generation_is_seeded_and_reproducible(tmp_path):
     other = generate_queries(PASSAGES, tmp_path / "c", cfg.model_copy(update={"seed": 1}))
     assert other["counts"] == m1["counts"]
     assert read_table(tmp_path / "c")["text"].to_pylist() != t1["text"].to_pylist()
+
+
+def test_llama_batches_never_exceed_its_sequence_limit():
+    """The default batch (132 prompts × n = 5 rows) is more than one llama.cpp context holds
+    (MAX_SEQ sequences), so the engine caps its batches instead of failing after the model loads."""
+    from xqg.generate.llamacpp import MAX_SEQ, LlamaCppGenerator
+
+    gen = LlamaCppGenerator.__new__(LlamaCppGenerator)  # no weights needed for the batch plan
+    gen.config = GeneratorConfig(device="cpu")
+    assert gen.config.batch_size * 5 > MAX_SEQ
+    assert gen.batch_prompts(5) * 5 <= MAX_SEQ and gen.batch_prompts(5) == MAX_SEQ // 5
+    assert gen.batch_prompts(1) == gen.config.batch_size  # 132 rows fit

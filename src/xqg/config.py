@@ -96,12 +96,15 @@ class GeneratorConfig(_Strict):
     max_input_length: int = Field(384, ge=8, description="prompt tokens (the paper's mT5 used 128)")
     use_title: bool = True
     batch_size: int = Field(
-        22, ge=1, description="prompts per batch (each yields n samples); 22 = two passages × 11 languages"
+        132,
+        ge=1,
+        description="prompts per batch (each yields n samples); 132 = 12 passages × 11 languages "
+        "(a decode step costs nearly as much for few rows as for many: docs/generation.md)",
     )
     refill: bool = Field(
-        True,
+        False,
         description="continuous batching: rows that finish are refilled from the next passages "
-        "(causal transformers engine; false: each batch runs to its longest query)",
+        "(causal transformers engine); measured slower than large batches on 2 CPU cores",
     )
     seed: int = 0
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(

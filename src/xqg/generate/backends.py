@@ -290,7 +290,7 @@ class HFGenerator:
         )
 
     # batching ---------------------------------------------------------------------------------
-    def batches(self, prepared: list[PreparedPrompt]) -> list[list[PreparedPrompt]]:
+    def batches(self, prepared: list[PreparedPrompt], size: int | None = None) -> list[list[PreparedPrompt]]:
         """Length-sorted batches (longest first) of at most ``batch_size`` prompts.
 
         The items of one passage (its languages) are kept in one batch where they fit, so they can
@@ -298,7 +298,7 @@ class HFGenerator:
         the items, which keeps batch composition — and thus sampling — reproducible.
         """
         ordered = ordered_groups(prepared)
-        bs = self.config.batch_size
+        bs = size or self.config.batch_size
         out: list[list[PreparedPrompt]] = []
         cur: list[PreparedPrompt] = []
         for g in ordered:
@@ -335,8 +335,12 @@ class HFGenerator:
         self, prepared: list[PreparedPrompt], n: int, seed: int
     ) -> Iterator[tuple[list[PreparedPrompt], list[list[str]]]]:
         """``(prompts, their n texts each)`` for all of ``prepared``: one seeded batch at a time."""
-        for b, batch in enumerate(self.batches(prepared)):
+        for b, batch in enumerate(self.batches(prepared, self.batch_prompts(n))):
             yield batch, self._decode_batch(batch, n, derive_seed(seed, b))
+
+    def batch_prompts(self, n: int) -> int:
+        """Prompts per batch at ``n`` samples each (``config.batch_size``; engines may cap it)."""
+        return self.config.batch_size
 
     def _decode_batch(self, batch: list[PreparedPrompt], n: int, seed: int) -> list[list[str]]:
         raise NotImplementedError

@@ -205,6 +205,10 @@ class LlamaCppGenerator(CausalGenerator):
     #: Rows of a llama.cpp context are not merged mid-decode: each batch runs to its end.
     can_refill = False
 
+    def batch_prompts(self, n: int) -> int:
+        """At most ``MAX_SEQ`` rows: the default batch (132 prompts × 5) is more than one context holds."""
+        return max(1, min(self.config.batch_size, MAX_SEQ // n))
+
     def _start(self, batch: list[PreparedPrompt], n: int) -> tuple[torch.Tensor, Any]:
         rows = len(batch) * n
         if rows > MAX_SEQ:

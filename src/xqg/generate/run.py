@@ -91,14 +91,22 @@ def run_config(
     }
 
 
+#: (earlier, present) default ``batch_size``: a folder made at the earlier default resumes with it.
+LEGACY_BATCH = (22, 132)
+
+
 def legacy_run_configs(out_dir: Path, config: GeneratorConfig, shard_size: int) -> list[dict[str, Any]]:
     """The run config as earlier xqg versions wrote it: before adapters were recorded by name (the
     adapter's absolute path on this machine, and the path the folder itself recorded: a folder
     copied from another machine; the adapter's checksums in the config still have to match), and
-    before continuous batching (no ``refill``: made by the batch loop, which then resumes it)."""
+    before continuous batching (no ``refill``: made by the batch loop, which then resumes it), and
+    at the earlier default batch size (:data:`LEGACY_BATCH`, which then resumes it)."""
     out: list[dict[str, Any]] = []
-    # A folder made before continuous batching (``refill``) resumes with the batch loop.
-    variants = [config, config.model_copy(update={"refill": False})] if config.refill else [config]
+    variants = [config]
+    if config.refill:  # a folder made before continuous batching resumes with the batch loop
+        variants.append(config.model_copy(update={"refill": False}))
+    if config.batch_size == LEGACY_BATCH[1]:  # a folder made at the earlier default batch size
+        variants += [c.model_copy(update={"batch_size": LEGACY_BATCH[0]}) for c in list(variants)]
     if config.adapter is None:
         return [run_config(c, shard_size) for c in variants[1:]]
     paths = {config.adapter}
@@ -109,8 +117,7 @@ def legacy_run_configs(out_dir: Path, config: GeneratorConfig, shard_size: int) 
             paths.add(old)
     for c in variants:
         out += [run_config(c, shard_size, adapter=p) for p in sorted(paths)]
-    if config.refill:
-        out.append(run_config(variants[1], shard_size))
+    out += [run_config(c, shard_size) for c in variants[1:]]
     return out
 
 
@@ -184,8 +191,10 @@ def generate_queries(
     # A folder made before adapters were recorded by name keeps its config (and hash), and one
     # made before continuous batching keeps being made by the batch loop.
     run_cfg = next((c for c in legacy if config_hash(c) == cfg_hash), run_cfg)
-    if config.refill and "refill" not in run_cfg["generator"]:
-        config = config.model_copy(update={"refill": False})
+    made = run_cfg["generator"]
+    update = {"refill": bool(made.get("refill", False)), "batch_size": made["batch_size"]}
+    if any(getattr(config, k) != v for k, v in update.items()):
+        config = config.model_copy(update=update)
         if generator is not None:
             generator.config = config
 
