@@ -188,8 +188,8 @@ def generate_queries(
     run_cfg = run_config(config, shard_size)
     legacy = legacy_run_configs(out_dir, config, shard_size)
     cfg_hash = bind_folder(out_dir, run_cfg, what="queries generated", overwrite=overwrite, legacy=legacy)
-    # A folder made before adapters were recorded by name keeps its config (and hash), and one
-    # made before continuous batching keeps being made by the batch loop.
+    # A folder made before adapters were recorded by name keeps its config (and hash); one made
+    # before continuous batching, or at the earlier default batch size, is resumed as it was made.
     run_cfg = next((c for c in legacy if config_hash(c) == cfg_hash), run_cfg)
     made = run_cfg["generator"]
     update = {"refill": bool(made.get("refill", False)), "batch_size": made["batch_size"]}
