@@ -23,7 +23,7 @@ the plain loop's output (its samples are drawn in a different order), which is w
 It is opt-in (``refill: false`` by default): on 2 CPU cores one large batch (132 prompts, 660
 rows) ran 25.5 q/s and refill at the same cap 20.9 q/s, because a full step is compute-bound and
 each merge copies the cache and pads every row's own columns (``docs/generation.md``). It is kept
-for devices where a step's cost is dominated by reading the weights, where a full stream pays.
+for devices where a step is dominated by reading the weights (a GPU; not measured here).
 
 Refill needs the shared-prefix decode state (``xqg.generate.shared_prefix``), which holds each
 passage's prefix once; where a unit cannot have it (a prompt sharing nothing, or a sliding window
