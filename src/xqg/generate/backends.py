@@ -47,6 +47,7 @@ import torch
 from xqg.config import GeneratorConfig
 from xqg.errors import XqgError
 from xqg.generate.prompts import CAUSAL_STOP, clean_causal_output, get_prompt
+from xqg.generate.shared_prefix import shared_prefixes
 from xqg.generate.spec import adapter_fingerprint, resolved_config
 from xqg.models.hardware import resolve_dtype
 from xqg.types import Passage
@@ -453,31 +454,6 @@ class SuppressStopUntilText:
         new = input_ids[:, self.prompt_width :]
         no_text = self.blank.to(new.device)[new].all(dim=1)
         return scores.masked_fill(no_text[:, None] & self.stop.to(scores.device)[None, :], float("-inf"))
-
-
-def shared_prefixes(batch: Sequence[PreparedPrompt]) -> tuple[dict[str, list[int]], dict[str, int]]:
-    """Rows of each group (passage) in ``batch``, and the length of the token prefix they share.
-
-    The causal prompt puts the passage first, so a passage's languages differ only in their last
-    few tokens. The prefix leaves at least one token per prompt for the second stage (it carries
-    the first logits); a lone prompt shares everything but its last token. When some group shares
-    nothing, every prefix is set to 0: an all-padding stage-1 row could fill a cache with NaN.
-    """
-    groups: dict[str, list[int]] = {}
-    for r, p in enumerate(batch):
-        groups.setdefault(p.group, []).append(r)
-    lcp: dict[str, int] = {}
-    for k, rows in groups.items():
-        seqs = [batch[r].ids for r in rows]
-        m = min(len(s) for s in seqs) - 1
-        first = seqs[0]
-        j = 0
-        while j < m and all(s[j] == first[j] for s in seqs):
-            j += 1
-        lcp[k] = j
-    if min(lcp.values()) == 0:
-        lcp = dict.fromkeys(groups, 0)
-    return groups, lcp
 
 
 #: Vocabulary chunk of :func:`top_k`'s first stage (fastest of 512/1024/2048 for 110 × 262k bf16).

@@ -85,8 +85,6 @@ def decode_stream(
     ``gen`` is a :class:`~xqg.generate.backends.CausalGenerator` (its ``_start``, ``_select``,
     ``_step``, ``_sample`` and masks); its ``refill_stats`` count admissions into live rows.
     """
-    from xqg.generate.backends import shared_prefixes
-
     cfg = gen.config
     dev = gen.device
     cap = max(cfg.batch_size * n, 1)
@@ -112,7 +110,7 @@ def decode_stream(
         mask, _, sp = state
         if sp is None:
             return False
-        _, lcp = shared_prefixes(prompts)
+        _, lcp = shared_prefix.shared_prefixes(prompts)
         if max(lcp.values()) == 0:
             return False
         pb = max(lcp.values())

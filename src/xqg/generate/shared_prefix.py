@@ -19,6 +19,7 @@ and the model's forward are unchanged. Prefill (several query tokens) goes to tr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -59,6 +60,31 @@ class _Layer:
     def select(self, indices: torch.Tensor) -> None:
         self.layer.keys, self.layer.values = self.layer.keys[indices], self.layer.values[indices]
         self.group = self.group[indices]
+
+
+def shared_prefixes(batch: Sequence[Any]) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Rows of each group (passage) in ``batch``, and the length of the token prefix they share.
+
+    The causal prompt puts the passage first, so a passage's languages differ only in their last
+    few tokens. The prefix leaves at least one token per prompt for the second stage (it carries
+    the first logits); a lone prompt shares everything but its last token. When some group shares
+    nothing, every prefix is set to 0: an all-padding stage-1 row could fill a cache with NaN.
+    """
+    groups: dict[str, list[int]] = {}
+    for r, p in enumerate(batch):
+        groups.setdefault(p.group, []).append(r)
+    lcp: dict[str, int] = {}
+    for k, rows in groups.items():
+        seqs = [batch[r].ids for r in rows]
+        m = min(len(s) for s in seqs) - 1
+        first = seqs[0]
+        j = 0
+        while j < m and all(s[j] == first[j] for s in seqs):
+            j += 1
+        lcp[k] = j
+    if min(lcp.values()) == 0:
+        lcp = dict.fromkeys(groups, 0)
+    return groups, lcp
 
 
 def install(cache: Any, group_cache: list[tuple[torch.Tensor, torch.Tensor]], group_of_row: torch.Tensor,
